@@ -1,0 +1,1 @@
+"""The Kubernetes side: token Secret, credentials Secret, status patches, events."""

@@ -1,0 +1,1 @@
+"""The Zoom simulator: a stateful HTTP server that behaves like Zoom, with an admin API under /_sim."""
