@@ -1,0 +1,150 @@
+"""The token Secret that pods mount: how it is rendered, and how a token is read back from it.
+
+Pure dict transforms. The Secret is owned by its ZoomApp, labelled so the operator's server-side
+selector sees it, and carries the token's facts in annotations so a restart can reuse it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from zoom_operator.secret import Secret
+from zoom_operator.spec import TokenSecretTemplate
+from zoom_operator.zoom.outcomes import TokenIssued
+
+ZOOMAPP_ANNOTATION: Final = "zoom-operator.io/zoomapp"
+EXPIRES_ANNOTATION: Final = "zoom-operator.io/expires-at"
+ISSUED_ANNOTATION: Final = "zoom-operator.io/issued-at"
+FINGERPRINT_ANNOTATION: Final = "zoom-operator.io/fingerprint"
+OWNER_UID_ANNOTATION: Final = "zoom-operator.io/owner-uid"
+APP_LABEL: Final = "zoom-operator.io/zoomapp"
+SECRET_KIND_LABEL: Final = "zoom-operator.io/credentials"
+SECRET_KIND_TOKEN: Final = "token"
+MANAGED_BY_LABEL: Final = "app.kubernetes.io/managed-by"
+TOKEN_KEYS: Final = ("access_token", "token_type", "expires_at", "issued_at", "scope", "api_url")
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_rfc3339(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def render_token_secret(
+    *,
+    namespace: str,
+    app_name: str,
+    app_uid: str,
+    template: TokenSecretTemplate,
+    token: TokenIssued,
+    default_api_url: str,
+) -> dict[str, Any]:
+    """The full Secret body for `token` (create or replace)."""
+    data = {
+        "access_token": token.access_token.reveal(),
+        "token_type": token.token_type,
+        "expires_at": rfc3339(token.expires_at),
+        "issued_at": rfc3339(token.issued_at),
+        "scope": " ".join(sorted(token.scopes)),
+        "api_url": token.api_url or default_api_url,
+    }
+    labels = {
+        **template.labels,
+        MANAGED_BY_LABEL: "zoom-operator",
+        APP_LABEL: app_name[:63],
+        SECRET_KIND_LABEL: SECRET_KIND_TOKEN,
+    }
+    annotations = {
+        **template.annotations,
+        ZOOMAPP_ANNOTATION: f"{namespace}/{app_name}",
+        EXPIRES_ANNOTATION: rfc3339(token.expires_at),
+        ISSUED_ANNOTATION: rfc3339(token.issued_at),
+        FINGERPRINT_ANNOTATION: token.access_token.fingerprint(),
+    }
+    if token.owner_uid:
+        annotations[OWNER_UID_ANNOTATION] = token.owner_uid
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {
+            "name": template.name,
+            "namespace": namespace,
+            "labels": labels,
+            "annotations": annotations,
+            "ownerReferences": [
+                {
+                    "apiVersion": "zoom-operator.io/v1alpha1",
+                    "kind": "ZoomApp",
+                    "name": app_name,
+                    "uid": app_uid,
+                    "controller": True,
+                    "blockOwnerDeletion": False,
+                }
+            ],
+        },
+        "data": {key: base64.b64encode(value.encode()).decode() for key, value in data.items()},
+    }
+
+
+def read_stored_token(secret: Mapping[str, Any] | None) -> TokenIssued | None:
+    """The token a Secret holds, if it is one this operator wrote and it is still well-formed."""
+    if not secret:
+        return None
+    data = secret.get("data") or {}
+    annotations = (secret.get("metadata") or {}).get("annotations") or {}
+    if not isinstance(data, Mapping) or not isinstance(annotations, Mapping):
+        return None
+    values: dict[str, str] = {}
+    for key in TOKEN_KEYS:
+        raw = data.get(key)
+        if not isinstance(raw, str):
+            return None
+        try:
+            values[key] = base64.b64decode(raw, validate=True).decode("utf-8")
+        except (binascii.Error, ValueError):
+            return None
+    issued_at = parse_rfc3339(values["issued_at"])
+    expires_at = parse_rfc3339(values["expires_at"])
+    if issued_at is None or expires_at is None or not values["access_token"]:
+        return None
+    access_token = Secret(values["access_token"])
+    if annotations.get(FINGERPRINT_ANNOTATION) != access_token.fingerprint():
+        return None  # edited by hand: the data no longer matches what the operator wrote
+    owner_uid = annotations.get(OWNER_UID_ANNOTATION)
+    return TokenIssued(
+        access_token=access_token,
+        token_type=values["token_type"] or "bearer",
+        issued_at=issued_at,
+        expires_at=expires_at,
+        scopes=frozenset(values["scope"].split()),
+        api_url=values["api_url"] or None,
+        owner_uid=owner_uid if isinstance(owner_uid, str) else None,
+    )
+
+
+def is_intact(secret: Mapping[str, Any] | None, expected: Mapping[str, Any]) -> bool:
+    """Whether a live Secret still holds exactly what the operator rendered (data, labels, annotations)."""
+    if not secret:
+        return False
+    if secret.get("data") != expected["data"]:
+        return False
+    live_meta = secret.get("metadata") or {}
+    want_meta = expected["metadata"]
+    for part in ("labels", "annotations"):
+        live = live_meta.get(part) or {}
+        if any(live.get(k) != v for k, v in want_meta[part].items()):
+            return False
+    return True

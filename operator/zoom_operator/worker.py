@@ -1,0 +1,836 @@
+"""One long-lived task per ZoomApp: keep its token Secret fresh, prove the token, say what is wrong.
+
+The worker owns the token lifecycle of one app. It is written against two small gateways (Kubernetes
+and Zoom) and a reporter, so it is tested with fakes and run by kopf through `handlers.py`. It reads
+its state back from the token Secret and the status on start: a restart costs no mint.
+
+Each `step()` is level-triggered: it looks at the live object, the credentials and the token, does at
+most what is due (mint, write the Secret, probe, look up the owner), diagnoses, and writes status only
+when it changed. `run()` sleeps between steps until the next thing is due or something changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from zoom_operator import diagnosis as dx
+from zoom_operator.kube.api import KubeError, ObjectRef
+from zoom_operator.kube.credentials import (
+    CREDENTIALS_LABEL,
+    CREDENTIALS_LABEL_VALUE,
+    Credentials,
+    needs_label,
+    read_credentials,
+)
+from zoom_operator.kube.status import Transition, render_conditions, transitions
+from zoom_operator.kube.token_secret import (
+    is_intact,
+    parse_rfc3339,
+    read_stored_token,
+    render_token_secret,
+    rfc3339,
+)
+from zoom_operator.schedule import Backoff, MintBudget, next_probe_at, next_wakeup, renew_at
+from zoom_operator.secret import Secret
+from zoom_operator.spec import Endpoints, SpecError, ZoomAppSpec, parse_spec
+from zoom_operator.zoom.mapping import parse_user
+from zoom_operator.zoom.outcomes import (
+    ApiOk,
+    ApiOutcome,
+    ClientRejected,
+    NotFound,
+    RateLimited,
+    ScopeMissing,
+    TokenIssued,
+    TokenOutcome,
+    Transient,
+    Unauthorized,
+    ZoomRole,
+    ZoomUser,
+)
+
+RENEW_NOW_ANNOTATION = "zoom-operator.io/renew-now"
+READY_INVALID_SPEC = "InvalidSpec"
+HISTORY = 12
+CONFIRM_INVALID_CLIENT_AFTER = timedelta(seconds=20)  # one retry before flagging SecretRotationRequired
+VERIFY_FRESH_AFTER = timedelta(seconds=2)  # pause between fresh-token verifications of a 401
+CREDENTIALS_POLL = timedelta(seconds=15)  # while the credentials Secret is missing or unlabelled
+OWNER_CHECK_INTERVAL = timedelta(hours=1)  # role lookups with the app's own token
+FOREVER = timedelta(days=1)
+
+log = logging.getLogger("zoom_operator.worker")
+
+
+class KubeGateway(Protocol):
+    async def get_secret(self, ref: ObjectRef) -> dict[str, Any] | None: ...
+    async def create_secret(self, namespace: str, body: Mapping[str, Any]) -> dict[str, Any]: ...
+    async def replace_secret(self, ref: ObjectRef, body: Mapping[str, Any]) -> dict[str, Any]: ...
+    async def patch_secret(self, ref: ObjectRef, patch: Mapping[str, Any]) -> dict[str, Any]: ...
+    async def get_zoomapp(self, ref: ObjectRef) -> dict[str, Any] | None: ...
+    async def patch_zoomapp_status(self, ref: ObjectRef, status: Mapping[str, Any]) -> dict[str, Any]: ...
+
+
+class ZoomGateway(Protocol):
+    async def mint(self, account_id: str, client_id: str, client_secret: Secret) -> TokenOutcome: ...
+    async def get(self, token: Secret, path: str, *, api_url: str | None = None) -> ApiOutcome: ...
+    async def get_user(self, token: Secret, user_id: str) -> ZoomUser | ApiOutcome: ...
+    async def get_role(self, token: Secret, role_id: str) -> ZoomRole | ApiOutcome: ...
+
+
+class Reporter(Protocol):
+    """Where the worker's observations go besides status: Kubernetes Events and Prometheus metrics."""
+
+    def transition(self, ref: ObjectRef, body: Mapping[str, Any], change: Transition) -> None: ...
+    def minted(self, ref: ObjectRef, outcome: TokenOutcome) -> None: ...
+    def published(self, ref: ObjectRef, state: WorkerView) -> None: ...
+    def forget(self, ref: ObjectRef) -> None: ...
+
+
+@dataclass(frozen=True)
+class WorkerView:
+    """What the reporter may know of a worker after a step (no token values)."""
+
+    diagnosis: dx.Diagnosis | None
+    token_expires_at: datetime | None
+    token_issued_at: datetime | None
+    renew_at: datetime | None
+    last_probe_at: datetime | None
+    mint_budget_remaining: int
+    consecutive_unauthorized: int
+
+
+class ClientIdRegistry:
+    """Process-wide: which ZoomApp serves each client_id. The oldest claimant wins; the others wait."""
+
+    def __init__(self) -> None:
+        self._claims: dict[str, dict[ObjectRef, tuple[str, str]]] = {}
+        self._wakers: dict[ObjectRef, Callable[[str], None]] = {}
+
+    def claim(
+        self, client_id: str, ref: ObjectRef, created: str, wake: Callable[[str], None]
+    ) -> ObjectRef | None:
+        """Register `ref` for `client_id`; return the ZoomApp that serves it when that is not `ref`."""
+        self.release(ref, wake_others=False)
+        claims = self._claims.setdefault(client_id, {})
+        claims[ref] = (created, str(ref))
+        self._wakers[ref] = wake
+        winner = min(claims, key=lambda r: claims[r])
+        return None if winner == ref else winner
+
+    def release(self, ref: ObjectRef, *, wake_others: bool = True) -> None:
+        for client_id, claims in list(self._claims.items()):
+            if claims.pop(ref, None) is not None:
+                if wake_others:
+                    for other in claims:
+                        waker = self._wakers.get(other)
+                        if waker:
+                            waker("duplicate")
+                if not claims:
+                    del self._claims[client_id]
+        if wake_others:
+            self._wakers.pop(ref, None)
+
+
+@dataclass
+class WorkerConfig:
+    s2s_privilege: str = "ServerToServerOAuthApp:Edit"
+    fresh_token_seconds: int = 60
+    invalid_client_threshold: int = 2
+    backoff: Backoff = field(default_factory=Backoff)
+    owner_backoff: Backoff = field(default_factory=lambda: Backoff(base_seconds=60.0, cap_seconds=900.0))
+
+
+class AppWorker:
+    """The token lifecycle of one ZoomApp."""
+
+    def __init__(
+        self,
+        *,
+        ref: ObjectRef,
+        body: Callable[[], Mapping[str, Any]],
+        kube: KubeGateway,
+        zoom: Callable[[Endpoints], ZoomGateway],
+        reporter: Reporter,
+        registry: ClientIdRegistry,
+        config: WorkerConfig | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        rng: random.Random | None = None,
+    ) -> None:
+        self.ref = ref
+        self._body = body
+        self._kube = kube
+        self._zoom_factory = zoom
+        self._reporter = reporter
+        self._registry = registry
+        self._config = config or WorkerConfig()
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._wake = asyncio.Event()
+        self._wake_reasons: set[str] = set()
+
+        self._restored = False
+        self._token: TokenIssued | None = None
+        self._renew_jitter = self._rng.random()
+        self._mints: deque[dx.MintRecord] = deque(maxlen=HISTORY)
+        self._probes: deque[dx.ProbeRecord] = deque(maxlen=HISTORY)
+        self._budget: MintBudget | None = None
+        self._mints_total = 0
+        self._last_mint_at: datetime | None = None
+        self._retry_at: datetime | None = None
+        self._attempt = 0
+        self._verify_at: datetime | None = None
+        self._probe_due: datetime | None = None
+        self._last_probe_at: datetime | None = None
+        self._owner: dx.OwnerFacts | None = None
+        self._owner_role_checked_at: datetime | None = None
+        self._next_owner_check: datetime | None = None
+        self._previous_scopes: frozenset[str] | None = None
+        self._credentials: Credentials | dx.CredentialsProblem | None = None
+        self._credentials_checked_at: datetime | None = None
+        self._blocked_fingerprint: str | None = (
+            None  # invalid_client with these credentials: wait for a change
+        )
+        self._handled_renew_request: str | None = None
+        self._handled_generation: int | None = None
+        self._last_status: dict[str, Any] | None = None
+        self._diagnosis: dx.Diagnosis | None = None
+        self._renew_at: datetime | None = None
+        self._consecutive_unauthorized = 0
+        self._credentials_pending: tuple[Mapping[str, Any] | None] | None = None
+        self._token_expected: dict[str, Any] | None = None  # the token Secret as last rendered
+
+    # Signals -----------------------------------------------------------------------------------
+
+    def wake(self, reason: str) -> None:
+        """Ask for a step now. Reasons: spec, credentials, token_secret, duplicate."""
+        self._wake_reasons.add(reason)
+        self._wake.set()
+
+    def credentials_event(self, secret: Mapping[str, Any] | None) -> None:
+        """The credentials Secret changed (None: deleted); its body saves a read."""
+        self._credentials_pending = (secret,)
+        self.wake("credentials")
+
+    def token_secret_event(self, secret: Mapping[str, Any] | None) -> None:
+        """The token Secret changed (None: deleted); wake only if it no longer holds what was written."""
+        if secret is None or self._token_expected is None or not is_intact(secret, self._token_expected):
+            self.wake("token_secret")
+
+    async def run(self, stopped: Callable[[], bool], *, sleep_cap: float = 3600.0) -> None:
+        try:
+            while not stopped():
+                try:
+                    wakeup = await self.step()
+                except KubeError as error:
+                    log.warning("%s: Kubernetes API error, retrying in 10s: %s", self.ref, error)
+                    wakeup = self._clock() + timedelta(seconds=10)
+                delay = max(0.0, min(sleep_cap, (wakeup - self._clock()).total_seconds()))
+                if delay > 0 and not self._wake.is_set():
+                    try:
+                        await asyncio.wait_for(self._wake.wait(), timeout=delay)
+                    except TimeoutError:
+                        pass
+        finally:
+            self._registry.release(self.ref)
+            self._reporter.forget(self.ref)
+
+    # The step ----------------------------------------------------------------------------------
+
+    async def step(self) -> datetime:
+        """Do what is due now; return when the next step is due."""
+        now = self._clock()
+        reasons = set(self._wake_reasons)
+        self._wake_reasons.clear()
+        self._wake.clear()
+        body = self._body()
+        meta = body.get("metadata") or {}
+        generation = int(meta.get("generation") or 0)
+
+        try:
+            spec = parse_spec(body.get("spec") or {}, app_name=self.ref.name)
+        except SpecError as error:
+            await self._publish_invalid_spec(body, generation, error, now)
+            return now + FOREVER
+
+        if not self._restored:
+            await self._restore(body, spec, now)
+        if self._handled_generation != generation:
+            if self._handled_generation is not None:
+                self._probe_due = now  # the spec changed: judge the new expectations at once
+            self._handled_generation = generation
+
+        credentials_changed = await self._refresh_credentials(spec, now, force="credentials" in reasons)
+        creds = self._credentials
+        duplicate_of: ObjectRef | None = None
+        if isinstance(creds, Credentials):
+            duplicate_of = self._registry.claim(
+                creds.client_id, self.ref, str(meta.get("creationTimestamp") or ""), self.wake
+            )
+        else:
+            self._registry.release(self.ref, wake_others=True)
+
+        if isinstance(creds, Credentials) and duplicate_of is None:
+            if "token_secret" in reasons:
+                await self._repair_token_secret(body, spec)
+            renew_request = (meta.get("annotations") or {}).get(RENEW_NOW_ANNOTATION)
+            renew_requested = renew_request is not None and renew_request != self._handled_renew_request
+            if renew_requested:
+                self._handled_renew_request = renew_request
+            if credentials_changed and self._blocked_fingerprint not in (None, creds.fingerprint):
+                self._blocked_fingerprint = None
+                self._retry_at = None
+                self._attempt = 0
+            await self._maybe_mint(body, spec, creds, now, force=credentials_changed or renew_requested)
+            await self._maybe_probe(body, spec, now)
+            await self._maybe_check_owner(body, spec, now)
+
+        snapshot = self._snapshot(spec, now, duplicate_of)
+        diagnosis = dx.diagnose(snapshot)
+        await self._publish(body, spec, generation, diagnosis, now)
+        return self._next_wakeup(spec, now, creds, duplicate_of)
+
+    # Restore -----------------------------------------------------------------------------------
+
+    async def _restore(self, body: Mapping[str, Any], spec: ZoomAppSpec, now: datetime) -> None:
+        status = body.get("status") or {}
+        secret = await self._kube.get_secret(ObjectRef(self.ref.namespace, spec.token_secret.name))
+        stored = read_stored_token(secret)
+        if stored is not None and stored.expires_at > now:
+            self._token = stored
+            self._token_expected = self._render(body, spec, stored)
+        mints = status.get("mints") or {}
+        attempts = [t for t in (parse_rfc3339(v) for v in mints.get("recentAttempts") or []) if t]
+        self._budget = MintBudget.from_timestamps(spec.mint_budget_per_hour, attempts)
+        self._mints_total = int(mints.get("total") or 0)
+        self._last_mint_at = parse_rfc3339(mints.get("lastAt"))
+        token_status = status.get("token") or {}
+        scopes = token_status.get("scopes")
+        if isinstance(scopes, list):
+            self._previous_scopes = frozenset(str(s) for s in scopes)
+        self._handled_renew_request = token_status.get("renewRequestHandled")
+        last_probe = parse_rfc3339((status.get("lastProbe") or {}).get("at"))
+        if self._token is not None and last_probe is not None and last_probe > self._token.issued_at:
+            # spread the first probes of many apps after a restart instead of bursting them all at once
+            spread = self._rng.uniform(0, min(30.0, spec.probe.interval_seconds))
+            self._probe_due = max(
+                now + timedelta(seconds=spread), next_probe_at(last_probe, spec.probe.interval_seconds)
+            )
+        else:
+            self._probe_due = now
+        self._last_status = dict(status)
+        self._restored = True
+
+    # Credentials -------------------------------------------------------------------------------
+
+    async def _refresh_credentials(self, spec: ZoomAppSpec, now: datetime, *, force: bool) -> bool:
+        """Re-read the credentials Secret when told it changed, when it was unusable, or on first use.
+
+        True when usable credentials differ from the ones used before (not on the first read): new
+        credentials are tried at once, even while the old ones were blocked after `invalid_client`.
+        """
+        poll_due = (
+            not isinstance(self._credentials, Credentials)
+            and self._credentials_checked_at is not None
+            and now - self._credentials_checked_at >= CREDENTIALS_POLL
+        )
+        pending, self._credentials_pending = self._credentials_pending, None
+        if not force and not poll_due and self._credentials is not None:
+            return False
+        ref = ObjectRef(self.ref.namespace, spec.credentials.name)
+        secret = pending[0] if pending is not None else await self._kube.get_secret(ref)
+        fresh = read_credentials(secret, spec.credentials, self.ref.namespace)
+        if secret is not None and needs_label(secret):
+            try:
+                await self._kube.patch_secret(
+                    ref, {"metadata": {"labels": {CREDENTIALS_LABEL: CREDENTIALS_LABEL_VALUE}}}
+                )
+            except KubeError as error:
+                log.warning("%s: could not label credentials Secret %s: %s", self.ref, ref, error)
+        old = self._credentials
+        self._credentials = fresh
+        first = self._credentials_checked_at is None
+        self._credentials_checked_at = now
+        if isinstance(fresh, Credentials) and not first:
+            changed = not isinstance(old, Credentials) or old.fingerprint != fresh.fingerprint
+            if changed:
+                self._mints.clear()  # outcomes of the old credentials say nothing about the new ones
+            return changed
+        return False
+
+    # Minting -----------------------------------------------------------------------------------
+
+    def _token_valid(self, now: datetime) -> bool:
+        return self._token is not None and self._token.expires_at > now
+
+    def _current_renew_at(self, spec: ZoomAppSpec) -> datetime | None:
+        if self._token is None:
+            return None
+        return renew_at(
+            self._token.issued_at,
+            self._token.expires_at,
+            spec.renew_before_seconds,
+            jitter=self._renew_jitter,
+        )
+
+    async def _maybe_mint(
+        self, body: Mapping[str, Any], spec: ZoomAppSpec, creds: Credentials, now: datetime, *, force: bool
+    ) -> None:
+        assert self._budget is not None
+        if self._budget.limit_per_hour != spec.mint_budget_per_hour:
+            self._budget = MintBudget.from_timestamps(spec.mint_budget_per_hour, self._budget.in_window(now))
+        due_renew = self._token is None or now >= (self._current_renew_at(spec) or now)
+        due_verify = self._verify_at is not None and now >= self._verify_at
+        if not (force or due_renew or due_verify):
+            return
+        if self._blocked_fingerprint == creds.fingerprint:
+            return
+        if not force and self._retry_at is not None and now < self._retry_at:
+            return
+        if not self._budget.allows(now):
+            return
+        self._verify_at = None
+        zoom = self._zoom_factory(spec.endpoints)
+        outcome = await zoom.mint(creds.account_id, creds.client_id, creds.client_secret)
+        at = self._clock()
+        self._budget.record(at)
+        self._mints_total += 1
+        self._last_mint_at = at
+        self._mints.append(dx.MintRecord(at=at, outcome=outcome))
+        self._reporter.minted(self.ref, outcome)
+        if isinstance(outcome, TokenIssued):
+            self._attempt = 0
+            self._retry_at = None
+            self._renew_jitter = self._rng.random()
+            if self._token is not None:
+                self._previous_scopes = self._token.scopes
+            await self._store_token(body, spec, outcome)
+            self._probe_due = at  # prove every new token at once
+            return
+        if isinstance(outcome, ClientRejected) and outcome.error == "invalid_client":
+            streak = dx.invalid_client_streak(self._snapshot(spec, at, None))
+            if streak >= self._config.invalid_client_threshold:
+                self._blocked_fingerprint = creds.fingerprint
+                log.warning(
+                    "%s: Zoom rejects the client credentials %d times; no more token requests until %s changes",
+                    self.ref,
+                    streak,
+                    f"{self.ref.namespace}/{spec.credentials.name}",
+                )
+            else:
+                self._retry_at = at + CONFIRM_INVALID_CLIENT_AFTER
+            return
+        if isinstance(outcome, ClientRejected):
+            self._blocked_fingerprint = creds.fingerprint  # a misconfiguration: retrying cannot help
+            return
+        backoff = (
+            self._config.backoff
+            if isinstance(outcome, Transient | RateLimited)
+            else self._config.owner_backoff
+        )
+        retry_after = outcome.retry_after if isinstance(outcome, RateLimited) else None
+        self._retry_at = backoff.retry_at(at, self._attempt, self._rng.random(), retry_after=retry_after)
+        self._attempt += 1
+
+    async def _store_token(self, body: Mapping[str, Any], spec: ZoomAppSpec, token: TokenIssued) -> None:
+        """Write the token Secret, never replacing a newer token with an older one."""
+        ref = ObjectRef(self.ref.namespace, spec.token_secret.name)
+        rendered = self._render(body, spec, token)
+        for _ in range(3):
+            live = await self._kube.get_secret(ref)
+            if live is None:
+                try:
+                    await self._kube.create_secret(self.ref.namespace, rendered)
+                except KubeError as error:
+                    if error.status == 409:
+                        continue
+                    raise
+                self._token, self._token_expected = token, rendered
+                return
+            existing = read_stored_token(live)
+            if existing is not None and existing.issued_at > token.issued_at:
+                # another writer (a peer after failover) stored a newer token: adopt it, never overwrite it
+                self._token, self._token_expected = existing, self._render(body, spec, existing)
+                return
+            rendered["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
+            try:
+                await self._kube.replace_secret(ref, rendered)
+            except KubeError as error:
+                if error.status == 409:
+                    continue
+                raise
+            self._token, self._token_expected = token, rendered
+            return
+        raise KubeError(409, "Conflict", f"token Secret {ref} kept changing while being written")
+
+    def _render(self, body: Mapping[str, Any], spec: ZoomAppSpec, token: TokenIssued) -> dict[str, Any]:
+        return render_token_secret(
+            namespace=self.ref.namespace,
+            app_name=self.ref.name,
+            app_uid=str((body.get("metadata") or {}).get("uid") or ""),
+            template=spec.token_secret,
+            token=token,
+            default_api_url=spec.endpoints.api_url,
+        )
+
+    async def _repair_token_secret(self, body: Mapping[str, Any], spec: ZoomAppSpec) -> None:
+        """The token Secret was deleted or edited: put the current token back (no mint)."""
+        if self._token is None or not self._token_valid(self._clock()):
+            return
+        ref = ObjectRef(self.ref.namespace, spec.token_secret.name)
+        live = await self._kube.get_secret(ref)
+        if is_intact(live, self._render(body, spec, self._token)):
+            return
+        log.info(
+            "%s: token Secret %s was %s; restoring it", self.ref, ref, "deleted" if live is None else "edited"
+        )
+        await self._store_token(body, spec, self._token)
+
+    # Probing -----------------------------------------------------------------------------------
+
+    async def _maybe_probe(self, body: Mapping[str, Any], spec: ZoomAppSpec, now: datetime) -> None:
+        if self._token is None or not self._token_valid(now):
+            return
+        if self._probe_due is not None and now < self._probe_due:
+            return
+        token = self._token
+        zoom = self._zoom_factory(spec.endpoints)
+        path = spec.probe.resolve_path(spec.expected_owner)
+        outcome = await zoom.get(token.access_token, path, api_url=token.api_url or spec.endpoints.api_url)
+        at = self._clock()
+        self._last_probe_at = at
+        self._probe_due = next_probe_at(at, spec.probe.interval_seconds)
+        if isinstance(outcome, Transient | RateLimited):
+            retry = self._config.backoff.retry_at(
+                at,
+                0,
+                self._rng.random(),
+                retry_after=outcome.retry_after if isinstance(outcome, RateLimited) else None,
+            )
+            self._probe_due = min(self._probe_due, max(retry, at + timedelta(seconds=5)))
+        self._probes.append(dx.ProbeRecord(at=at, token_issued_at=token.issued_at, outcome=outcome))
+        if isinstance(outcome, Unauthorized):
+            self._schedule_verification(spec, at)
+        elif _is_user_path(spec.probe.path):
+            self._owner_from_probe(outcome, at)
+
+    def _schedule_verification(self, spec: ZoomAppSpec, at: datetime) -> None:
+        """A 401: the verdict must rest on fresh tokens, so mint again (within budget) and re-probe."""
+        streak = dx.fresh_unauthorized_streak(self._snapshot(spec, at, None))
+        if streak < spec.unauthorized_threshold:
+            self._verify_at = at + (VERIFY_FRESH_AFTER if streak else timedelta(0))
+
+    def _owner_from_probe(self, outcome: ApiOutcome, at: datetime) -> None:
+        if isinstance(outcome, ApiOk):
+            user = parse_user(outcome.body)
+            if user is not None:
+                role = (
+                    self._owner.role
+                    if self._owner and self._owner.role and user.role_id == self._owner.role.id
+                    else None
+                )
+                self._owner = dx.OwnerFacts(source="probe", checked_at=at, lookup=user, role=role)
+        elif isinstance(outcome, NotFound):
+            self._owner = dx.OwnerFacts(source="probe", checked_at=at, lookup=outcome, role=None)
+
+    # Owner lookups -----------------------------------------------------------------------------
+
+    async def _maybe_check_owner(self, body: Mapping[str, Any], spec: ZoomAppSpec, now: datetime) -> None:
+        if spec.auditor_ref:
+            await self._check_owner_with_auditor(spec, now)
+            return
+        # Without an auditor: learn the owner's role with the app's own token, when it may read roles.
+        owner = self._owner
+        token = self._token
+        if (
+            owner is None
+            or token is None
+            or not isinstance(owner.lookup, ZoomUser)
+            or not owner.lookup.role_id
+        ):
+            return
+        if not token.scopes & {"role:read:admin", "role:read:role:admin", "role:write:admin"}:
+            return
+        fresh_role = owner.role is not None and owner.role.id == owner.lookup.role_id
+        if (
+            fresh_role
+            and self._owner_role_checked_at
+            and now - self._owner_role_checked_at < OWNER_CHECK_INTERVAL
+        ):
+            return
+        zoom = self._zoom_factory(spec.endpoints)
+        role = await zoom.get_role(token.access_token, owner.lookup.role_id)
+        self._owner_role_checked_at = now
+        if isinstance(role, ZoomRole):
+            self._owner = dx.OwnerFacts(
+                source=owner.source, checked_at=owner.checked_at, lookup=owner.lookup, role=role
+            )
+
+    async def _check_owner_with_auditor(self, spec: ZoomAppSpec, now: datetime) -> None:
+        assert spec.auditor_ref is not None
+        rejected = bool(self._probes) and isinstance(self._probes[-1].outcome, Unauthorized)
+        due = self._next_owner_check is None or now >= self._next_owner_check
+        if not (due or (rejected and self._owner is not None and self._owner.source != "auditor")):
+            return
+        self._next_owner_check = now + timedelta(seconds=spec.probe.interval_seconds)
+        auditor = await self._kube.get_zoomapp(ObjectRef(self.ref.namespace, spec.auditor_ref))
+        if auditor is None:
+            log.info("%s: auditor ZoomApp %s/%s not found", self.ref, self.ref.namespace, spec.auditor_ref)
+            return
+        try:
+            auditor_spec = parse_spec(auditor.get("spec") or {}, app_name=spec.auditor_ref)
+        except SpecError:
+            return
+        secret = await self._kube.get_secret(ObjectRef(self.ref.namespace, auditor_spec.token_secret.name))
+        auditor_token = read_stored_token(secret)
+        if auditor_token is None or auditor_token.expires_at <= now:
+            return
+        zoom = self._zoom_factory(auditor_spec.endpoints)
+        user = await zoom.get_user(auditor_token.access_token, spec.expected_owner.lookup_key)
+        at = self._clock()
+        if isinstance(user, NotFound):
+            self._owner = dx.OwnerFacts(source="auditor", checked_at=at, lookup=user, role=None)
+            return
+        if not isinstance(user, ZoomUser):
+            return  # the auditor could not look: no evidence either way
+        role: ZoomRole | None = None
+        if user.role_id:
+            found = await zoom.get_role(auditor_token.access_token, user.role_id)
+            role = found if isinstance(found, ZoomRole) else None
+        self._owner = dx.OwnerFacts(source="auditor", checked_at=at, lookup=user, role=role)
+
+    # Diagnosis and status ------------------------------------------------------------------------
+
+    def _snapshot(self, spec: ZoomAppSpec, now: datetime, duplicate_of: ObjectRef | None) -> dx.Snapshot:
+        token = self._token
+        creds = self._credentials
+        needs_mint = token is None or token.expires_at <= now
+        return dx.Snapshot(
+            now=now,
+            spec=spec,
+            app=str(self.ref),
+            credentials_secret=f"{self.ref.namespace}/{spec.credentials.name}",
+            credentials_problem=creds if isinstance(creds, dx.CredentialsProblem) else None,
+            duplicate_of=str(duplicate_of) if duplicate_of else None,
+            token=dx.TokenFacts(
+                issued_at=token.issued_at,
+                expires_at=token.expires_at,
+                scopes=token.scopes,
+                owner_uid=token.owner_uid,
+            )
+            if token
+            else None,
+            mints=tuple(self._mints),
+            probes=tuple(self._probes),
+            owner=self._owner,
+            previous_scopes=self._previous_scopes,
+            budget_exhausted=needs_mint and self._budget is not None and not self._budget.allows(now),
+            s2s_privilege=self._config.s2s_privilege,
+            fresh_token_seconds=self._config.fresh_token_seconds,
+            invalid_client_threshold=self._config.invalid_client_threshold,
+        )
+
+    def _render_status(
+        self, spec: ZoomAppSpec, generation: int, diagnosis: dx.Diagnosis, now: datetime
+    ) -> dict[str, Any]:
+        previous = (self._last_status or {}).get("conditions")
+        status: dict[str, Any] = {
+            "observedGeneration": generation,
+            "conditions": render_conditions(previous, diagnosis, generation=generation, now=now),
+            "consecutiveUnauthorized": self._consecutive_unauthorized,
+        }
+        token = self._token
+        if token is not None:
+            self._renew_at = self._current_renew_at(spec)
+            status["token"] = {
+                "secretName": spec.token_secret.name,
+                "issuedAt": rfc3339(token.issued_at),
+                "expiresAt": rfc3339(token.expires_at),
+                "renewAt": rfc3339(self._renew_at or token.expires_at),
+                "scopes": sorted(token.scopes),
+                "fingerprint": token.access_token.fingerprint(),
+            }
+            if self._handled_renew_request is not None:
+                status["token"]["renewRequestHandled"] = self._handled_renew_request
+        owner = self._owner
+        if owner is not None and isinstance(owner.lookup, ZoomUser):
+            user = owner.lookup
+            status["owner"] = {
+                "userId": user.id,
+                "email": user.email,
+                "status": user.status,
+                "roleId": user.role_id or "",
+                "roleName": (owner.role.name if owner.role else user.role_name) or "",
+                "checkedAt": rfc3339(owner.checked_at),
+                "source": owner.source,
+            }
+        elif token is not None and token.owner_uid:
+            status["owner"] = {
+                "userId": token.owner_uid,
+                "source": "token",
+                "checkedAt": rfc3339(token.issued_at),
+            }
+        assert self._budget is not None
+        attempts = self._budget.in_window(now)
+        status["mints"] = {
+            "total": self._mints_total,
+            "lastHour": len(attempts),
+            "recentAttempts": [rfc3339(t) for t in attempts],
+        }
+        if self._last_mint_at is not None:
+            status["mints"]["lastAt"] = rfc3339(self._last_mint_at)
+        last_probe = self._probes[-1] if self._probes else None
+        if last_probe is not None:
+            status["lastProbe"] = _probe_status(last_probe)
+        creds = self._credentials
+        if isinstance(creds, Credentials):
+            status["credentials"] = {"clientId": creds.client_id, "fingerprint": creds.fingerprint}
+        return status
+
+    async def _publish(
+        self,
+        body: Mapping[str, Any],
+        spec: ZoomAppSpec,
+        generation: int,
+        diagnosis: dx.Diagnosis,
+        now: datetime,
+    ) -> None:
+        self._consecutive_unauthorized = dx.fresh_unauthorized_streak(self._snapshot(spec, now, None))
+        status = self._render_status(spec, generation, diagnosis, now)
+        previous_conditions = (self._last_status or {}).get("conditions")
+        if _status_changed(self._last_status, status):
+            await self._write_status(status)
+            for change in transitions(previous_conditions, diagnosis):
+                self._reporter.transition(self.ref, body, change)
+        self._diagnosis = diagnosis
+        self._reporter.published(self.ref, self.view(now))
+
+    async def _write_status(self, status: dict[str, Any]) -> None:
+        patch: dict[str, Any] = dict(status)
+        for key in ("owner", "token", "lastProbe", "credentials"):
+            if key not in patch and (self._last_status or {}).get(key) is not None:
+                patch[key] = None  # merge patch: drop what no longer holds
+        try:
+            await self._kube.patch_zoomapp_status(self.ref, patch)
+        except KubeError as error:
+            if error.status != 404:
+                raise
+        self._last_status = status
+
+    async def _publish_invalid_spec(
+        self, body: Mapping[str, Any], generation: int, error: SpecError, now: datetime
+    ) -> None:
+        message = f"{error}. Fix the ZoomApp {self.ref}; nothing is minted until the spec is valid."
+        diagnosis = dx.Diagnosis(
+            ready=dx.Condition("Ready", "False", READY_INVALID_SPEC, message),
+            secret_rotation_required=dx.Condition(
+                "SecretRotationRequired", "Unknown", READY_INVALID_SPEC, message
+            ),
+            owner_role_change_required=dx.Condition(
+                "OwnerRoleChangeRequired", "Unknown", READY_INVALID_SPEC, message
+            ),
+        )
+        previous = (self._last_status or (body.get("status") or {})).get("conditions")
+        status = dict(self._last_status or {})
+        status["observedGeneration"] = generation
+        status["conditions"] = render_conditions(previous, diagnosis, generation=generation, now=now)
+        if _status_changed(self._last_status, status):
+            await self._write_status(status)
+            for change in transitions(previous, diagnosis):
+                self._reporter.transition(self.ref, body, change)
+        self._diagnosis = diagnosis
+
+    def view(self, now: datetime) -> WorkerView:
+        token = self._token
+        budget = self._budget
+        return WorkerView(
+            diagnosis=self._diagnosis,
+            token_expires_at=token.expires_at if token else None,
+            token_issued_at=token.issued_at if token else None,
+            renew_at=self._renew_at,
+            last_probe_at=self._last_probe_at,
+            mint_budget_remaining=(budget.limit_per_hour - budget.used(now)) if budget else 0,
+            consecutive_unauthorized=self._consecutive_unauthorized,
+        )
+
+    # Scheduling --------------------------------------------------------------------------------
+
+    def _next_wakeup(
+        self,
+        spec: ZoomAppSpec,
+        now: datetime,
+        creds: Credentials | dx.CredentialsProblem | None,
+        duplicate_of: ObjectRef | None,
+    ) -> datetime:
+        if not isinstance(creds, Credentials):
+            return now + CREDENTIALS_POLL
+        if duplicate_of is not None:
+            return now + FOREVER  # woken when the serving app goes away
+        candidates: list[datetime | None] = [self._probe_due, self._verify_at]
+        blocked = self._blocked_fingerprint == creds.fingerprint
+        if not blocked:
+            renewal = self._current_renew_at(spec) if self._token_valid(now) else now
+            if self._retry_at is not None and renewal is not None and renewal <= self._retry_at:
+                renewal = self._retry_at
+            assert self._budget is not None
+            if renewal is not None and renewal <= now and not self._budget.allows(now):
+                renewal = self._budget.next_allowed(now)
+            candidates.append(renewal)
+        if self._token is not None and self._token.expires_at > now:
+            candidates.append(self._token.expires_at)  # Ready flips when the token runs out
+        if spec.auditor_ref and self._next_owner_check is not None:
+            candidates.append(self._next_owner_check)
+        future = [c for c in candidates if c is not None and c > now]
+        due_now = [c for c in candidates if c is not None and c <= now]
+        if due_now and not future:
+            return now + timedelta(seconds=1)
+        return next_wakeup(now, min(future, default=None), None, None) if future else now + FOREVER
+
+
+def _is_user_path(path: str) -> bool:
+    return path.startswith("/v2/users/") and path.count("/") == 3
+
+
+def _probe_status(record: dx.ProbeRecord) -> dict[str, Any]:
+    outcome = record.outcome
+    status: dict[str, Any] = {"at": rfc3339(record.at)}
+    if isinstance(outcome, ApiOk):
+        status.update(httpStatus=outcome.http_status, message="accepted")
+    elif isinstance(outcome, Unauthorized):
+        status.update(httpStatus=401, zoomCode=outcome.code, message=outcome.message)
+    elif isinstance(outcome, ScopeMissing):
+        status.update(httpStatus=400, zoomCode=outcome.code, message=outcome.message)
+    elif isinstance(outcome, NotFound):
+        status.update(httpStatus=404, zoomCode=outcome.code, message=outcome.message)
+    elif isinstance(outcome, RateLimited):
+        status.update(httpStatus=429, message=outcome.message)
+    elif isinstance(outcome, Transient):
+        status.update(message=f"{outcome.kind}: {outcome.detail}")
+        if outcome.http_status is not None:
+            status["httpStatus"] = outcome.http_status
+    else:
+        status.update(httpStatus=outcome.http_status, zoomCode=outcome.code, message=outcome.message)
+    if outcome.tracking_id:
+        status["trackingId"] = outcome.tracking_id
+    return {k: v for k, v in status.items() if v is not None}
+
+
+def _status_changed(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
+    """Whether the status differs in anything but the time of the last probe."""
+    if old is None:
+        return True
+
+    def comparable(status: Mapping[str, Any]) -> dict[str, Any]:
+        result = dict(status)
+        probe = dict(result.get("lastProbe") or {})
+        probe.pop("at", None)
+        result["lastProbe"] = probe
+        return result
+
+    return comparable(old) != comparable(new)
