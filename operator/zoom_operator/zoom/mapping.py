@@ -54,7 +54,7 @@ _CONTROL_OR_SPACE_RUN: Final = re.compile(r"[\s\x00-\x1f\x7f-\x9f]+")
 # `scopes:[a, b]`, tolerating quotes, a missing colon or a missing closing bracket (Zoom code 104 sends
 # malformed JSON inside the brackets).
 _ACCEPTED_SCOPES: Final = re.compile(r"scopes\s*:?\s*\[([^\]]*)\]?", re.IGNORECASE)
-_SCOPE_NAME: Final = re.compile(r"[A-Za-z0-9_:.\-]+")
+_SCOPE_NAME: Final = re.compile(r"[A-Za-z][A-Za-z0-9_:.\-]*")
 _SECONDS: Final = re.compile(r"\d{1,12}")
 _VISIBLE_ASCII: Final = re.compile(r"[\x21-\x7e]+")
 
@@ -77,9 +77,9 @@ def map_token_response(
     towards renewing early. `redact` holds credentials the request carried (the client secret); they
     never appear in a message, and neither does an `access_token` the body carries.
     """
-    tracking_id = tracking_id_of(headers)
     document = _json_or_none(body)
     secrets = [*(secret.reveal() for secret in redact), *_echoed_tokens(document)]
+    tracking_id = _header_text(headers, _TRACKING_ID_HEADER, secrets)
     if status == 200:
         return _token_issued(document, now=now, tracking_id=tracking_id)
     if status in (400, 401):
@@ -87,8 +87,8 @@ def map_token_response(
     if status == 429:
         return RateLimited(
             retry_after=parse_retry_after(headers, now),
-            limit_type=_header_text(headers, "x-ratelimit-type"),
-            category=_header_text(headers, "x-ratelimit-category"),
+            limit_type=_header_text(headers, "x-ratelimit-type", secrets),
+            category=_header_text(headers, "x-ratelimit-category", secrets),
             message=_error_text(body, document, secrets, keys=("reason", "message")),
             tracking_id=tracking_id,
         )
@@ -183,8 +183,8 @@ def map_api_response(
     `now` resolves a `Retry-After` given in seconds; `redact` holds the bearer token the request
     carried, which never appears in a message even when Zoom echoes it.
     """
-    tracking_id = tracking_id_of(headers)
     secrets = [secret.reveal() for secret in redact]
+    tracking_id = _header_text(headers, _TRACKING_ID_HEADER, secrets)
     if 200 <= status <= 299:
         return _api_ok(status, body, tracking_id)
     document = _json_or_none(body)
@@ -205,8 +205,8 @@ def map_api_response(
     if status == 429:
         return RateLimited(
             retry_after=parse_retry_after(headers, now),
-            limit_type=_header_text(headers, "x-ratelimit-type"),
-            category=_header_text(headers, "x-ratelimit-category"),
+            limit_type=_header_text(headers, "x-ratelimit-type", secrets),
+            category=_header_text(headers, "x-ratelimit-category", secrets),
             message=message,
             tracking_id=tracking_id,
         )
@@ -300,11 +300,6 @@ def parse_permissions(body: object) -> frozenset[str] | None:
 # Headers and tokens
 
 
-def tracking_id_of(headers: Mapping[str, str]) -> str | None:
-    """Zoom's `x-zm-trackingid` header (any case), shortened and cleaned for logs."""
-    return _header_text(headers, _TRACKING_ID_HEADER)
-
-
 def parse_retry_after(headers: Mapping[str, str], now: datetime) -> datetime | None:
     """When Zoom allows the next request, in UTC, or None when it did not say.
 
@@ -364,10 +359,10 @@ def is_header_safe(credential: str) -> bool:
     return _VISIBLE_ASCII.fullmatch(credential) is not None
 
 
-def _header_text(headers: Mapping[str, str], name: str) -> str | None:
+def _header_text(headers: Mapping[str, str], name: str, secrets: Collection[str]) -> str | None:
     """A header value fit for logs and status (cleaned, shortened), or None when absent or blank."""
     value = _header(headers, name)
-    cleaned = _sanitize(value, (), HEADER_MAX_CHARS) if value else ""
+    cleaned = _sanitize(value, secrets, HEADER_MAX_CHARS) if value else ""
     return cleaned or None
 
 
