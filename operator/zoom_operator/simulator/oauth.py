@@ -1,0 +1,137 @@
+"""`POST /oauth/token` with `grant_type=account_credentials`: reference "Simulator spec / POST
+/oauth/token", rules 1-10 evaluated in order, first failure wins.
+
+Parameters come from the form body; when `strict_body` is off, the query string may supply them too
+(old samples do that, and Zoom used to accept it). A JSON body cannot carry the grant, so it is
+answered `unsupported_grant_type`, as Zoom does.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+from zoom_operator.simulator.state import App, ClientSecret
+from zoom_operator.simulator.world import World
+
+GRANT_TYPE = "account_credentials"
+
+
+def oauth_error(http_status: int, error: str, reason: str) -> web.Response:
+    return web.json_response({"reason": reason, "error": error}, status=http_status)
+
+
+def basic_credentials(header: str | None) -> tuple[str, str] | None:
+    """(client_id, client_secret) from `Authorization: Basic …`, or None when absent or garbled."""
+    scheme, _, encoded = (header or "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    client_id, colon, client_secret = decoded.partition(":")
+    return (client_id, client_secret) if colon and client_id and client_secret else None
+
+
+def _matching_secret(app: App, presented: str, now: float) -> ClientSecret | None:
+    for secret in app.secrets:
+        if secret.usable(now) and hmac.compare_digest(secret.value.encode(), presented.encode()):
+            return secret
+    return None
+
+
+class TokenEndpoint:
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_post("/oauth/token", self.handle)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        world, config, now = self.world, self.world.config, self.world.now()
+        credentials = basic_credentials(request.headers.get("Authorization"))
+        if credentials is not None:
+            world.stats.token_requests[credentials[0]] += 1
+
+        json_body = request.content_type == "application/json"
+        raw_body = (await request.read()).decode("utf-8", "replace")
+        form = {} if json_body else dict(parse_qsl(raw_body, keep_blank_values=True))
+        query = request.query
+
+        def param(name: str) -> str | None:
+            if name in form:
+                return form[name]
+            return None if config.strict_body else query.get(name)
+
+        # 1
+        grant_anywhere = form.get("grant_type") or query.get("grant_type")
+        if credentials is None or (grant_anywhere is None and not json_body):
+            return oauth_error(400, "invalid_request", "Client ID or client secret is missing.")
+        # 2
+        if (
+            config.strict_body
+            and "grant_type" not in form
+            and ("grant_type" in query or "account_id" in query)
+        ):
+            return oauth_error(400, "invalid_request", "Bad Request")
+        # 3
+        if param("grant_type") != GRANT_TYPE:
+            return oauth_error(400, "unsupported_grant_type", "unsupported grant type")
+        # 4
+        client_id, presented_secret = credentials
+        app = world.state.apps.get(client_id)
+        secret = _matching_secret(app, presented_secret, now) if app is not None else None
+        if app is None or secret is None:
+            return oauth_error(400, "invalid_client", "Invalid client_id or client_secret")
+        # 5
+        if param("account_id") != app.account_id:
+            return oauth_error(400, "invalid_request", "Invalid account_id")
+        # 6
+        if app.status == "disabled":
+            return oauth_error(400, "invalid_client", "The app has been disabled")
+        # 7 (the app's tokens were revoked when it was deactivated)
+        if app.status == "deactivated":
+            return oauth_error(400, "invalid_client", "Invalid client_id or client_secret")
+        # 8
+        owner = world.state.users.get(app.owner_user_id)
+        if owner is None and app.owner_failure_mode == "token_4735":
+            return oauth_error(400, "invalid_request", "The owner of the token does not exist.")
+        # 9
+        if config.token_rps is not None and not world.token_requests.try_take(
+            client_id, config.token_rps, now
+        ):
+            return oauth_error(429, "rate_limited", "Too many requests")
+        # 10
+        scopes = world.effective_scopes(app.scopes, owner)
+        token = world.tokens.mint(
+            app,
+            owner_uid=app.owner_user_id,
+            scopes=scopes,
+            now=int(now),
+            ttl_seconds=world.token_ttl(app),
+            secret_used=secret.value,
+            slot=self._slot(app, param("index")),
+        )
+        world.stats.tokens_issued[client_id] += 1
+        return web.json_response(
+            {
+                "access_token": token.jwt,
+                "token_type": "bearer",
+                "expires_in": token.expires_at - token.issued_at,
+                "scope": " ".join(scopes),
+                "api_url": f"{request.scheme}://{request.host}",
+            }
+        )
+
+    @staticmethod
+    def _slot(app: App, index: str | None) -> int | None:
+        """The legacy `index` parameter picks a slot in `tolerance:N` mode; elsewhere Zoom ignores it."""
+        keep = app.token_mode.keep
+        if not app.token_mode.is_tolerance or keep is None or index is None or not index.isdigit():
+            return None
+        return int(index) if int(index) < keep else None

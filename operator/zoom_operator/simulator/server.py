@@ -1,0 +1,158 @@
+"""The simulator's HTTP server: assembles the token endpoint, the REST API and the admin API into one
+aiohttp application, adds what every response shares, and runs it (`zoom-operator simulator`).
+
+Every response carries `x-zm-trackingid: <uuid>`, errors included. Requests are logged to stderr as
+method, path (never the query string), status and tracking id: tokens and secrets never reach the log.
+The first line on stdout is the bound base URL (e.g. `http://127.0.0.1:43121`), which serves both as
+the OAuth URL and the API URL; SIGTERM and SIGINT stop the server cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from zoom_operator.simulator.admin import AdminApi
+from zoom_operator.simulator.fields import Invalid
+from zoom_operator.simulator.oauth import TokenEndpoint, oauth_error
+from zoom_operator.simulator.rest import RestApi, zoom_error
+from zoom_operator.simulator.state import Config, load_state
+from zoom_operator.simulator.world import World
+
+log = logging.getLogger("zoom_operator.simulator")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+TRACKING_HEADER = "x-zm-trackingid"
+
+
+def _fault_target(path: str) -> str | None:
+    if path == "/oauth/token":
+        return "token"
+    if path.startswith("/v2/"):
+        return "api"
+    return None
+
+
+def _error_for(path: str, status: int, message: str) -> web.Response:
+    """An error in the shape the caller of `path` expects: OAuth, Zoom REST or admin."""
+    if path.startswith("/_sim"):
+        return web.json_response({"error": message}, status=status)
+    if path.startswith("/oauth"):
+        return oauth_error(status, "server_error" if status >= 500 else "invalid_request", message)
+    return zoom_error(status, status, message)
+
+
+def build_app(world: World) -> web.Application:
+    @web.middleware
+    async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Tracking id, counters and the log line for every request; no exception escapes as a traceback."""
+        tracking_id = str(uuid.uuid4())
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:  # no route or method: answer in the caller's error shape
+            message = exc.reason
+            if request.path.startswith("/_sim"):
+                message = f"{exc.reason}: {request.method} {request.path} is not an admin endpoint"
+            response = _error_for(request.path, exc.status, message)
+            if "Allow" in exc.headers:
+                response.headers["Allow"] = exc.headers["Allow"]
+        except Exception:
+            log.exception("%s %s failed trackingid=%s", request.method, request.path, tracking_id)
+            response = _error_for(request.path, 500, "Internal Server Error")
+        response.headers[TRACKING_HEADER] = tracking_id
+
+        if _fault_target(request.path) is not None:
+            resource = request.match_info.route.resource
+            route = resource.canonical if resource is not None else request.path
+            world.stats.requests += 1
+            world.stats.endpoints[f"{request.method} {route}"] += 1
+            world.stats.statuses[str(response.status)] += 1
+        transport = request.transport
+        outcome = "dropped" if transport is None or transport.is_closing() else str(response.status)
+        log.info("%s %s %s trackingid=%s", request.method, request.path, outcome, tracking_id)
+        return response
+
+    @web.middleware
+    async def inject_faults(request: web.Request, handler: Handler) -> web.StreamResponse:
+        target = _fault_target(request.path)
+        fault = world.faults.take(target, world.now()) if target is not None else None
+        if fault is None:
+            return await handler(request)
+        if fault.kind == "status":
+            assert fault.status is not None
+            return _error_for(request.path, fault.status, f"Injected fault: HTTP {fault.status}")
+        if fault.kind == "malformed":
+            return web.Response(text="<html><body>Bad Gateway</body></html>", content_type="text/html")
+        if fault.kind == "drop":
+            if request.transport is not None:
+                request.transport.close()
+            return web.Response(status=499)  # never sent: the connection is already gone
+        await world.faults.hold(fault, world.now())
+        return await handler(request)
+
+    app = web.Application(middlewares=[observe, inject_faults])
+    TokenEndpoint(world).add_routes(app)
+    RestApi(world).add_routes(app)
+    AdminApi(world).add_routes(app)
+
+    async def release_held_requests(_: web.Application) -> None:
+        world.faults.clear()
+
+    app.on_shutdown.append(release_held_requests)
+    return app
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    return Config(
+        s2s_privilege=args.s2s_privilege,
+        admin_privilege=args.admin_privilege,
+        strict_body=args.strict_body,
+        rotation_revokes_tokens=args.rotation_revokes_tokens,
+        token_rps=args.token_rps,
+        token_ttl_seconds=args.token_ttl_seconds,
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    """`zoom-operator simulator`: 0 after a clean stop, 2 when the state file or address is unusable."""
+    try:
+        for flag, value in (("--token-ttl-seconds", args.token_ttl_seconds), ("--token-rps", args.token_rps)):
+            if value is not None and value < 1:
+                raise Invalid(f"{flag} must be at least 1, got {value}")
+        state = load_state(args.state)
+    except Invalid as exc:
+        print(f"zoom-operator simulator: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s")
+    return asyncio.run(_serve(World(state, config_from_args(args)), args.host, args.port))
+
+
+async def _serve(world: World, host: str, port: int) -> int:
+    runner = web.AppRunner(build_app(world), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, shutdown_timeout=2.0)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        print(f"zoom-operator simulator: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
+        return 2
+    bound_host, bound_port = runner.addresses[0][:2]
+    shown_host = f"[{bound_host}]" if ":" in bound_host else bound_host
+    print(f"http://{shown_host}:{bound_port}", flush=True)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    log.info("stopping")
+    await runner.cleanup()
+    return 0
