@@ -31,3 +31,18 @@ test: lint
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+# Local control plane (kube-apiserver + etcd built from tools/control-plane; see README).
+CLUSTER_DIR := .cluster
+CONTROL_PLANE := tools/control-plane/control_plane.py
+
+.PHONY: control-plane cluster cluster-down
+
+control-plane:
+	tools/control-plane/build.sh
+
+cluster:
+	$(PYTHON) $(CONTROL_PLANE) up --dir $(CLUSTER_DIR)
+
+cluster-down:
+	$(PYTHON) $(CONTROL_PLANE) down --dir $(CLUSTER_DIR)
