@@ -1,6 +1,12 @@
 """The Zoom side: typed outcomes, response mapping and the async httpx client (no Kubernetes imports)."""
 
-from zoom_operator.zoom.client import DEFAULT_TIMEOUT, RequestObserver, ZoomClient
+from zoom_operator.zoom.client import (
+    DEFAULT_TIMEOUT,
+    RequestObserver,
+    ZoomClient,
+    endpoint_label,
+    path_segment,
+)
 from zoom_operator.zoom.mapping import (
     decode_uid,
     map_api_response,
@@ -52,6 +58,7 @@ __all__ = [
     "ZoomRole",
     "ZoomUser",
     "decode_uid",
+    "endpoint_label",
     "map_api_response",
     "map_token_response",
     "parse_accepted_scopes",
@@ -59,5 +66,6 @@ __all__ = [
     "parse_retry_after",
     "parse_role",
     "parse_user",
+    "path_segment",
     "sanitize_message",
 ]
