@@ -391,9 +391,17 @@ def _token_holder(s: Snapshot) -> str | None:
     if uid is not None and s.spec.expected_owner.matches_uid(uid) is False:
         return uid
     user = _owner_user(s)
-    if s.owner is not None and s.owner.source != "auditor" and user and not _is_expected_owner(s, user):
+    if user is not None and _looked_up_token_owner(s) and not _is_expected_owner(s, user):
         return _user(user)
     return None
+
+
+def _looked_up_token_owner(s: Snapshot) -> bool:
+    """Whether the owner facts describe whoever the app's token belongs to (`/v2/users/me`), rather than
+    the expected owner looked up by id or email."""
+    if s.owner is None:
+        return False
+    return s.owner.source == "token" or (s.owner.source == "probe" and s.spec.probe.path == "/v2/users/me")
 
 
 # --- message parts ----------------------------------------------------------------------------------
@@ -429,7 +437,7 @@ def _looked_up(s: Snapshot, facts: OwnerFacts) -> str:
     how = {
         "token": "with the app's own token",
         "probe": "by the probe",
-        "auditor": f"by auditor ZoomApp {s.spec.auditor_ref}",
+        "auditor": f"by auditor ZoomApp {s.spec.auditor_ref}" if s.spec.auditor_ref else "by the auditor",
     }[facts.source]
     return f"looked up {how} at {_ts(facts.checked_at)}"
 
@@ -481,7 +489,7 @@ def _mint_answer(outcome: TokenOutcome) -> str:
 def _no_valid_token(s: Snapshot) -> str:
     if s.token is None:
         return f"{_token_secret(s)} holds no token"
-    return f"the token in {_token_secret(s)} expired at {_ts(s.token.expires_at)}"
+    return f"The token in {_token_secret(s)} expired at {_ts(s.token.expires_at)}"
 
 
 def _unreachable_since(records: Sequence[_Record]) -> datetime | None:
@@ -552,7 +560,7 @@ def client_credentials_rejected(s: Snapshot) -> Verdict | None:
         "True",
         ROTATION_CLIENT_CREDENTIALS_REJECTED,
         f"Zoom's token endpoint rejected the client ID and client secret from {creds} {streak} times in a "
-        f'row ("{latest.outcome.reason}", last at {_ts(latest.at)}). The app owner ({_owner(s)}) must check '
+        f'row ("{latest.outcome.reason}", last at {_ts(latest.at)}). The app owner {_owner(s)} must check '
         "that the app is activated in the Zoom App Marketplace and, if its client secret was rotated, put "
         f"the current secret into {creds}; the operator retries as soon as {creds} changes.",
     )
@@ -733,10 +741,10 @@ def scopes_revoked(s: Snapshot) -> Verdict | None:
         "True",
         OWNER_SCOPES_REVOKED,
         f"The token minted for ZoomApp {s.app} at {_ts(latest[0])} lacks required scopes {_scopes(lost)} "
-        f"that the token before it had: the app owner {owner}'s role likely lost admin privileges, and Zoom "
-        f"removes admin-level scopes the owner may no longer grant. An account admin must restore {owner}'s "
-        f"role (User Management > Roles) or {_transfer_steps(s)}; then re-add the scopes on the app's "
-        "Scopes page in the Zoom App Marketplace.",
+        f"that the token before it had: the role of the app owner {owner} likely lost admin privileges, and "
+        "Zoom removes admin-level scopes the owner may no longer grant. An account admin must restore the "
+        f"owner's admin role (User Management > Roles) or {_transfer_steps(s)}. Then the owner re-adds the "
+        "scopes on the app's Scopes page in the Zoom App Marketplace.",
     )
 
 
@@ -751,9 +759,8 @@ def fresh_tokens_rejected(s: Snapshot) -> Verdict | None:
     facts = s.owner
     if facts is not None and facts.source == "auditor" and _owner_healthy(s, facts):
         hint = (
-            f" Auditor ZoomApp {s.spec.auditor_ref} sees {owner} as active with that permission "
-            f"(at {_ts(facts.checked_at)}), so also check in the Zoom App Marketplace whether the app "
-            "was deactivated."
+            f" The auditor sees {owner} as active with that permission ({_looked_up(s, facts)}), so also "
+            "check in the Zoom App Marketplace whether the app was deactivated."
         )
     elif s.spec.auditor_ref is None:
         hint = (
@@ -766,7 +773,7 @@ def fresh_tokens_rejected(s: Snapshot) -> Verdict | None:
         OWNER_FRESH_TOKENS_REJECTED,
         f"Zoom rejected {streak} freshly minted tokens of ZoomApp {s.app} in a row "
         f"({_api_answer(last.outcome)}, last at {_ts(last.at)}) while minting works: the app owner "
-        f"{owner}'s role or status likely changed. An account admin must check that {owner} is active "
+        f"{owner} likely lost their role or status. An account admin must check that {owner} is active "
         'and that their role has the "Server-to-Server OAuth app" permission (User Management > Roles), '
         f"or {_transfer_steps(s)}.{hint}",
     )
@@ -778,16 +785,17 @@ def owner_verified(s: Snapshot) -> Verdict | None:
     user = _owner_user(s)
     if facts is None or user is None or not _owner_healthy(s, facts):
         return None
-    role = (
-        f' with role "{facts.role.name}", which has the Server-to-Server OAuth app permission'
-        if facts.role
-        else " (role not checked)"
-    )
+    if facts.role is None:
+        state = f"active ({_looked_up(s, facts)}; role not checked)"
+    else:
+        state = (
+            f'active with role "{facts.role.name}", which has the Server-to-Server OAuth app permission '
+            f"({_looked_up(s, facts)})"
+        )
     return Verdict(
         "False",
         OWNER_VERIFIED,
-        f"The owner of ZoomApp {s.app}, Zoom user {_user(user)}, is active{role} ({_looked_up(s, facts)}); "
-        "no action needed.",
+        f"The owner of ZoomApp {s.app}, Zoom user {_user(user)}, is {state}; no action needed.",
     )
 
 
@@ -1043,7 +1051,7 @@ def _ready_pending(s: Snapshot) -> Verdict:
     return Verdict(
         "Unknown",
         PENDING,
-        f"{_no_valid_token(s)} and no token request has completed yet; the operator is requesting one.",
+        f"{_no_valid_token(s)}; the operator is requesting a new token.",
     )
 
 
