@@ -4,6 +4,7 @@ secrets, faults, clock, flags) and read it back. JSON in, JSON out; a body of th
 
     GET    /_sim/state                  the whole state, config and active faults
     GET    /_sim/stats                  request and token counters
+    POST   /_sim/reset                  back to the starting state: no tokens, faults, counters or flags
     PATCH  /_sim/config                 strict_body, rotation_revokes_tokens, scope_shrink_on_role_loss,
                                         token_rps (null = off), token_ttl_seconds, clock_offset_seconds
     PATCH  /_sim/accounts/{accountId}   plan, rate_limits (null = the plan's table)
@@ -88,6 +89,7 @@ class AdminApi:
         router = app.router
         router.add_get("/_sim/state", _answer(self.get_state))
         router.add_get("/_sim/stats", _answer(self.get_stats))
+        router.add_post("/_sim/reset", _answer(self.reset))
         router.add_patch("/_sim/config", _answer(self.patch_config))
         router.add_patch("/_sim/accounts/{accountId}", _answer(self.patch_account))
         router.add_patch("/_sim/users/{userId}", _answer(self.patch_user))
@@ -140,6 +142,10 @@ class AdminApi:
 
     async def get_stats(self, request: web.Request) -> object:
         return self.world.stats_json()
+
+    async def reset(self, request: web.Request) -> object:
+        self.world.reset()
+        return {"reset": True}
 
     # global flags and accounts
 

@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from zoom_operator.simulator.rest import REJECTION
 from zoom_operator.simulator.state import App, ClientSecret
 from zoom_operator.simulator.world import World
 
@@ -54,6 +55,11 @@ class TokenEndpoint:
 
     async def handle(self, request: web.Request) -> web.Response:
         world, config, now = self.world, self.world.config, self.world.now()
+
+        def refuse(http_status: int, error: str, reason: str, why: str | None = None) -> web.Response:
+            request[REJECTION] = why or reason
+            return oauth_error(http_status, error, reason)
+
         credentials = basic_credentials(request.headers.get("Authorization"))
         if credentials is not None:
             world.stats.token_requests[credentials[0]] += 1
@@ -71,41 +77,42 @@ class TokenEndpoint:
         # 1
         grant_anywhere = form.get("grant_type") or query.get("grant_type")
         if credentials is None or (grant_anywhere is None and not json_body):
-            return oauth_error(400, "invalid_request", "Client ID or client secret is missing.")
+            return refuse(400, "invalid_request", "Client ID or client secret is missing.")
         # 2
         if (
             config.strict_body
             and "grant_type" not in form
             and ("grant_type" in query or "account_id" in query)
         ):
-            return oauth_error(400, "invalid_request", "Bad Request")
+            return refuse(400, "invalid_request", "Bad Request")
         # 3
         if param("grant_type") != GRANT_TYPE:
-            return oauth_error(400, "unsupported_grant_type", "unsupported grant type")
+            return refuse(400, "unsupported_grant_type", "unsupported grant type")
         # 4
         client_id, presented_secret = credentials
         app = world.state.apps.get(client_id)
         secret = _matching_secret(app, presented_secret, now) if app is not None else None
         if app is None or secret is None:
-            return oauth_error(400, "invalid_client", "Invalid client_id or client_secret")
+            why = "unknown client_id" if app is None else "secret matches no usable client secret"
+            return refuse(400, "invalid_client", "Invalid client_id or client_secret", why)
         # 5
         if param("account_id") != app.account_id:
-            return oauth_error(400, "invalid_request", "Invalid account_id")
+            return refuse(400, "invalid_request", "Invalid account_id")
         # 6
         if app.status == "disabled":
-            return oauth_error(400, "invalid_client", "The app has been disabled")
+            return refuse(400, "invalid_client", "The app has been disabled")
         # 7 (the app's tokens were revoked when it was deactivated)
         if app.status == "deactivated":
-            return oauth_error(400, "invalid_client", "Invalid client_id or client_secret")
+            return refuse(400, "invalid_client", "Invalid client_id or client_secret", "app deactivated")
         # 8
         owner = world.state.users.get(app.owner_user_id)
         if owner is None and app.owner_failure_mode == "token_4735":
-            return oauth_error(400, "invalid_request", "The owner of the token does not exist.")
+            return refuse(400, "invalid_request", "The owner of the token does not exist.")
         # 9
         if config.token_rps is not None and not world.token_requests.try_take(
             client_id, config.token_rps, now
         ):
-            return oauth_error(429, "rate_limited", "Too many requests")
+            return refuse(429, "rate_limited", "Too many requests")
         # 10
         scopes = world.effective_scopes(app.scopes, owner)
         token = world.tokens.mint(

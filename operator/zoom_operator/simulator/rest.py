@@ -44,6 +44,9 @@ MEETING_CREATES_EXCEEDED = (
 )
 MEETING_TYPES = (1, 2, 3, 8)
 
+# Why the simulator refused a request, for its log line (Zoom's answer itself never says).
+REJECTION = web.RequestKey("rejection", str)
+
 
 def zoom_error(http_status: int, code: int, message: str, **extra: Any) -> web.Response:
     return web.json_response({"code": code, "message": message, **extra}, status=http_status)
@@ -125,6 +128,7 @@ class RestApi:
             if endpoint is None:
                 return zoom_error(404, 404, "Not Found")
             if not set(endpoint.scopes) & set(caller.scopes):
+                request[REJECTION] = f"token scopes: {' '.join(caller.scopes) or '(none)'}"
                 accepted = ", ".join(endpoint.scopes)
                 return zoom_error(400, 4711, f"Invalid access token, does not contain scopes:[{accepted}].")
             decision = self.world.rate_limits.acquire(
@@ -140,19 +144,26 @@ class RestApi:
         return handle
 
     def authenticate(self, request: web.Request) -> Caller | web.Response:
+        def reject(message: str, why: str) -> web.Response:
+            request[REJECTION] = why
+            return zoom_error(401, 124, message)
+
         if "access_token" in request.query:
-            return zoom_error(401, 124, QUERY_TOKEN)
+            return reject(QUERY_TOKEN, "token in query string")
         scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
         token = self.world.tokens.find(credential.strip()) if scheme.lower() == "bearer" else None
-        if token is None or token.revoked:
-            return zoom_error(401, 124, INVALID_TOKEN)
+        if token is None:
+            return reject(INVALID_TOKEN, "missing or unknown token")
+        if token.revoked:
+            return reject(INVALID_TOKEN, "token revoked")
         if self.world.now() >= token.expires_at:
-            return zoom_error(401, 124, EXPIRED_TOKEN)
+            return reject(EXPIRED_TOKEN, "token expired")
         app = self.world.state.apps.get(token.client_id)
         if app is None or app.status != "active":
-            return zoom_error(401, 124, INVALID_TOKEN)
-        if self.world.owner_problem(token.owner_uid) is not None:
-            return zoom_error(401, 124, INVALID_TOKEN)
+            return reject(INVALID_TOKEN, f"app {app.status if app else 'deleted'}")
+        owner_problem = self.world.owner_problem(token.owner_uid)
+        if owner_problem is not None:
+            return reject(INVALID_TOKEN, owner_problem)
         owner = self.world.state.users[token.owner_uid]
         account = self.world.state.accounts[token.account_id]
         return Caller(token, owner, account, self.world.effective_scopes(token.scopes, owner))

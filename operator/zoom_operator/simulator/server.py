@@ -2,7 +2,8 @@
 aiohttp application, adds what every response shares, and runs it (`zoom-operator simulator`).
 
 Every response carries `x-zm-trackingid: <uuid>`, errors included. Requests are logged to stderr as
-method, path (never the query string), status and tracking id: tokens and secrets never reach the log.
+method, path (never the query string), status, tracking id and, for a refused token, the simulator's
+reason (e.g. `owner inactive`): tokens and secrets never reach the log.
 The first line on stdout is the bound base URL (e.g. `http://127.0.0.1:43121`), which serves both as
 the OAuth URL and the API URL; SIGTERM and SIGINT stop the server cleanly.
 """
@@ -22,7 +23,7 @@ from aiohttp import web
 from zoom_operator.simulator.admin import AdminApi
 from zoom_operator.simulator.fields import Invalid
 from zoom_operator.simulator.oauth import TokenEndpoint, oauth_error
-from zoom_operator.simulator.rest import RestApi, zoom_error
+from zoom_operator.simulator.rest import REJECTION, RestApi, zoom_error
 from zoom_operator.simulator.state import Config, load_state
 from zoom_operator.simulator.world import World
 
@@ -76,7 +77,8 @@ def build_app(world: World) -> web.Application:
             world.stats.statuses[str(response.status)] += 1
         transport = request.transport
         outcome = "dropped" if transport is None or transport.is_closing() else str(response.status)
-        log.info("%s %s %s trackingid=%s", request.method, request.path, outcome, tracking_id)
+        why = f" ({request[REJECTION]})" if REJECTION in request else ""
+        log.info("%s %s %s trackingid=%s%s", request.method, request.path, outcome, tracking_id, why)
         return response
 
     @web.middleware

@@ -14,6 +14,7 @@ Role model (reference §5, kept deliberately simple):
 
 from __future__ import annotations
 
+import copy
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -35,13 +36,21 @@ class Stats:
 
 class World:
     def __init__(self, state: State, config: Config) -> None:
-        self.state = state
-        self.config = config
+        self._initial = (copy.deepcopy(state), copy.deepcopy(config))
+        self.faults = FaultBoard()
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to the state and config the simulator started with: no tokens (a new signing key, so
+        earlier tokens are unknown), no faults, no counters."""
+        self.faults.clear()  # releases requests held by a timeout fault
+        state, config = self._initial
+        self.state = copy.deepcopy(state)
+        self.config = copy.deepcopy(config)
         self.tokens = TokenTable()
         self.rate_limits = RateLimiter()
         self.meeting_creates = DailyCounter()
         self.token_requests = SlidingWindow()
-        self.faults = FaultBoard()
         self.stats = Stats()
 
     def now(self) -> float:

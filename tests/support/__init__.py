@@ -1,0 +1,1 @@
+"""Helpers shared by the test tiers: real processes (simulator, operator) and ways to talk to them."""
