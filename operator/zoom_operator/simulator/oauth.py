@@ -74,46 +74,46 @@ class TokenEndpoint:
                 return form[name]
             return None if config.strict_body else query.get(name)
 
-        # 1
+        # 1. credentials and grant present
         grant_anywhere = form.get("grant_type") or query.get("grant_type")
         if credentials is None or (grant_anywhere is None and not json_body):
             return refuse(400, "invalid_request", "Client ID or client secret is missing.")
-        # 2
+        # 2. parameters only in the query string, when that is refused
         if (
             config.strict_body
             and "grant_type" not in form
             and ("grant_type" in query or "account_id" in query)
         ):
             return refuse(400, "invalid_request", "Bad Request")
-        # 3
+        # 3. the S2S grant
         if param("grant_type") != GRANT_TYPE:
             return refuse(400, "unsupported_grant_type", "unsupported grant type")
-        # 4
+        # 4. a known client with a secret that is not revoked
         client_id, presented_secret = credentials
         app = world.state.apps.get(client_id)
         secret = _matching_secret(app, presented_secret, now) if app is not None else None
         if app is None or secret is None:
             why = "unknown client_id" if app is None else "secret matches no usable client secret"
             return refuse(400, "invalid_client", "Invalid client_id or client_secret", why)
-        # 5
+        # 5. the app's account
         if param("account_id") != app.account_id:
             return refuse(400, "invalid_request", "Invalid account_id")
-        # 6
+        # 6. disabled by Zoom
         if app.status == "disabled":
             return refuse(400, "invalid_client", "The app has been disabled")
-        # 7 (the app's tokens were revoked when it was deactivated)
+        # 7. deactivated (its tokens were revoked when that happened)
         if app.status == "deactivated":
             return refuse(400, "invalid_client", "Invalid client_id or client_secret", "app deactivated")
-        # 8
+        # 8. owner deleted, when that fails the mint rather than the API calls
         owner = world.state.users.get(app.owner_user_id)
         if owner is None and app.owner_failure_mode == "token_4735":
             return refuse(400, "invalid_request", "The owner of the token does not exist.")
-        # 9
+        # 9. optional token rate limit
         if config.token_rps is not None and not world.token_requests.try_take(
             client_id, config.token_rps, now
         ):
             return refuse(429, "rate_limited", "Too many requests")
-        # 10
+        # 10. success: scopes as far as the owner's role allows, the app's token cap applied
         scopes = world.effective_scopes(app.scopes, owner)
         token = world.tokens.mint(
             app,

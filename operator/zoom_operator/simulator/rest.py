@@ -10,7 +10,8 @@ Auth pipeline, first failure wins:
 6. none of the endpoint's accepted scopes in the token's effective scopes → 400/4711;
 7. the account's rate limit for the endpoint's label → 429 with `X-RateLimit-*` headers.
 Unknown `/v2` paths answer 404 after steps 1-5. Users, roles and meetings are visible only within the
-token's account.
+token's account. The owner checked in step 5 (and `me`) is the token's `uid`: a token minted before an
+ownership transfer keeps acting as the previous owner.
 """
 
 from __future__ import annotations

@@ -46,7 +46,8 @@ def _error_for(path: str, status: int, message: str) -> web.Response:
     if path.startswith("/_sim"):
         return web.json_response({"error": message}, status=status)
     if path.startswith("/oauth"):
-        return oauth_error(status, "server_error" if status >= 500 else "invalid_request", message)
+        error = {429: "rate_limited"}.get(status, "server_error" if status >= 500 else "invalid_request")
+        return oauth_error(status, error, message)
     return zoom_error(status, status, message)
 
 
