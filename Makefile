@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check operator tests
+	$(BIN)/ruff check operator tests tools bench
 	$(BIN)/ruff format --check operator
 	$(BIN)/mypy
 
@@ -46,3 +46,9 @@ cluster:
 
 cluster-down:
 	$(PYTHON) $(CONTROL_PLANE) down --dir $(CLUSTER_DIR)
+
+# The README's main command: the incident this product exists for, on a real local control plane.
+.PHONY: demo
+demo: $(STAMP)
+	tools/control-plane/build.sh >/dev/null
+	$(BIN)/python tools/demo.py

@@ -7,6 +7,7 @@ a secret or a Zoom message.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
@@ -137,10 +138,8 @@ class Metrics:
 
     @staticmethod
     def _remove(metric: Gauge, *labels: str) -> None:
-        try:
+        with contextlib.suppress(KeyError):
             metric.remove(*labels)
-        except KeyError:
-            pass
 
 
 _RESULTS: Final = {

@@ -25,10 +25,6 @@ def shard_selector(shard: str) -> str:
 
 
 def run_operator(args: argparse.Namespace) -> int:
-    import kopf
-
-    from zoom_operator import handlers
-
     try:
         selector = shard_selector(args.shard) if args.shard else None
     except ValueError as error:
@@ -38,7 +34,13 @@ def run_operator(args: argparse.Namespace) -> int:
         if not os.path.isfile(args.kubeconfig):
             print(f"zoom-operator run: kubeconfig {args.kubeconfig} does not exist", file=sys.stderr)
             return 2
-        os.environ["KUBECONFIG"] = args.kubeconfig
+        # Before kopf or the kubernetes client are imported: the client reads $KUBECONFIG at import time.
+        os.environ["KUBECONFIG"] = os.path.abspath(args.kubeconfig)
+
+    import kopf
+
+    from zoom_operator import handlers
+
     handlers.OPTIONS.metrics_port = args.metrics_port or None
     handlers.OPTIONS.kubeconfig = args.kubeconfig
     handlers.OPTIONS.s2s_privilege = args.s2s_privilege

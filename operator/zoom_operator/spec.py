@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 DEFAULT_OAUTH_URL = "https://zoom.us"
 DEFAULT_API_URL = "https://api.zoom.us"
@@ -78,7 +78,11 @@ class Probe:
     path: str = DEFAULT_PROBE_PATH
 
     def resolve_path(self, owner: ExpectedOwner) -> str:
-        return self.path.replace("{owner}", owner.lookup_key)
+        """The probe path with `{owner}` replaced by the owner's id or email, quoted as one path segment."""
+        segment = quote(owner.lookup_key, safe="@")
+        if segment.strip(".") == "":
+            segment = segment.replace(".", "%2E")
+        return self.path.replace("{owner}", segment)
 
 
 @dataclass(frozen=True)
@@ -119,7 +123,9 @@ def parse_spec(spec: Mapping[str, Any], *, app_name: str) -> ZoomAppSpec:
     email = _opt_str(owner, "expectedOwner.email", "email")
     user_id = _opt_str(owner, "expectedOwner.userId", "userId")
     if not email and not user_id:
-        raise SpecError("expectedOwner", "set email or userId (or both) of the Zoom user who should own the app")
+        raise SpecError(
+            "expectedOwner", "set email or userId (or both) of the Zoom user who should own the app"
+        )
     if email is not None and ("@" not in email or len(email) > 320):
         raise SpecError("expectedOwner.email", f"{email[:64]!r} is not an email address")
 
@@ -136,7 +142,10 @@ def parse_spec(spec: Mapping[str, Any], *, app_name: str) -> ZoomAppSpec:
         raise SpecError("probe.path", f"{probe_path[:64]!r} must start with '/' (e.g. /v2/users/{{owner}})")
     probe = Probe(
         interval_seconds=_int(
-            probe_spec, "probe.intervalSeconds", "intervalSeconds", DEFAULT_PROBE_INTERVAL_SECONDS,
+            probe_spec,
+            "probe.intervalSeconds",
+            "intervalSeconds",
+            DEFAULT_PROBE_INTERVAL_SECONDS,
             minimum=MIN_PROBE_INTERVAL_SECONDS,
         ),
         path=probe_path,
@@ -161,7 +170,10 @@ def parse_spec(spec: Mapping[str, Any], *, app_name: str) -> ZoomAppSpec:
         token_secret=token_secret,
         required_scopes=frozenset(scopes_raw),
         renew_before_seconds=_int(
-            spec, "renewBeforeSeconds", "renewBeforeSeconds", DEFAULT_RENEW_BEFORE_SECONDS,
+            spec,
+            "renewBeforeSeconds",
+            "renewBeforeSeconds",
+            DEFAULT_RENEW_BEFORE_SECONDS,
             minimum=MIN_RENEW_BEFORE_SECONDS,
         ),
         probe=probe,
@@ -210,7 +222,9 @@ def _k8s_name(parent: Mapping[str, Any], path: str, key: str, *, required: bool)
 def _secret_key(parent: Mapping[str, Any], path: str, key: str, default: str) -> str:
     value = _opt_str(parent, path, key) or default
     if len(value) > MAX_NAME_LENGTH or not all(c.isalnum() or c in "-._" for c in value):
-        raise SpecError(path, f"{value[:64]!r} is not a valid Secret data key (letters, digits, '-', '_', '.')")
+        raise SpecError(
+            path, f"{value[:64]!r} is not a valid Secret data key (letters, digits, '-', '_', '.')"
+        )
     return value
 
 

@@ -12,6 +12,7 @@ when it changed. `run()` sleeps between steps until the next thing is due or som
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections import deque
@@ -171,7 +172,7 @@ class AppWorker:
         self._registry = registry
         self._config = config or WorkerConfig()
         self._clock = clock
-        self._rng = rng or random.Random()
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._wake = asyncio.Event()
         self._wake_reasons: set[str] = set()
 
@@ -205,6 +206,7 @@ class AppWorker:
         self._consecutive_unauthorized = 0
         self._credentials_pending: tuple[Mapping[str, Any] | None] | None = None
         self._token_expected: dict[str, Any] | None = None  # the token Secret as last rendered
+        self._token_unsaved = False  # minted but not yet in the Secret (the write failed)
 
     # Signals -----------------------------------------------------------------------------------
 
@@ -233,10 +235,8 @@ class AppWorker:
                     wakeup = self._clock() + timedelta(seconds=10)
                 delay = max(0.0, min(sleep_cap, (wakeup - self._clock()).total_seconds()))
                 if delay > 0 and not self._wake.is_set():
-                    try:
+                    with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), timeout=delay)
-                    except TimeoutError:
-                        pass
         finally:
             self._registry.release(self.ref)
             self._reporter.forget(self.ref)
@@ -277,6 +277,8 @@ class AppWorker:
             self._registry.release(self.ref, wake_others=True)
 
         if isinstance(creds, Credentials) and duplicate_of is None:
+            if self._token_unsaved and self._token is not None:
+                await self._store_token(body, spec, self._token)
             if "token_secret" in reasons:
                 await self._repair_token_secret(body, spec)
             renew_request = (meta.get("annotations") or {}).get(RENEW_NOW_ANNOTATION)
@@ -408,8 +410,12 @@ class AppWorker:
             self._attempt = 0
             self._retry_at = None
             self._renew_jitter = self._rng.random()
-            if self._token is not None:
+            if self._token is not None and spec.required_scopes <= self._token.scopes:
+                # remember the last scopes that still held everything required: a lost scope stays flagged
+                # across later mints until it comes back
                 self._previous_scopes = self._token.scopes
+            # Held in memory first: if the write fails, the next step retries the write, not the mint.
+            self._token, self._token_unsaved = outcome, True
             await self._store_token(body, spec, outcome)
             self._probe_due = at  # prove every new token at once
             return
@@ -418,13 +424,13 @@ class AppWorker:
             if streak >= self._config.invalid_client_threshold:
                 self._blocked_fingerprint = creds.fingerprint
                 log.warning(
-                    "%s: Zoom rejects the client credentials %d times; no more token requests until %s changes",
+                    "%s: Zoom rejected the client credentials %d times; no token requests until %s changes",
                     self.ref,
                     streak,
                     f"{self.ref.namespace}/{spec.credentials.name}",
                 )
             else:
-                self._retry_at = at + CONFIRM_INVALID_CLIENT_AFTER
+                self._verify_at = at + CONFIRM_INVALID_CLIENT_AFTER  # confirm once before flagging
             return
         if isinstance(outcome, ClientRejected):
             self._blocked_fingerprint = creds.fingerprint  # a misconfiguration: retrying cannot help
@@ -451,12 +457,13 @@ class AppWorker:
                     if error.status == 409:
                         continue
                     raise
-                self._token, self._token_expected = token, rendered
+                self._token, self._token_expected, self._token_unsaved = token, rendered, False
                 return
             existing = read_stored_token(live)
             if existing is not None and existing.issued_at > token.issued_at:
                 # another writer (a peer after failover) stored a newer token: adopt it, never overwrite it
                 self._token, self._token_expected = existing, self._render(body, spec, existing)
+                self._token_unsaved = False
                 return
             rendered["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
             try:
@@ -465,7 +472,7 @@ class AppWorker:
                 if error.status == 409:
                     continue
                 raise
-            self._token, self._token_expected = token, rendered
+            self._token, self._token_expected, self._token_unsaved = token, rendered, False
             return
         raise KubeError(409, "Conflict", f"token Secret {ref} kept changing while being written")
 
@@ -502,7 +509,7 @@ class AppWorker:
         token = self._token
         zoom = self._zoom_factory(spec.endpoints)
         path = spec.probe.resolve_path(spec.expected_owner)
-        outcome = await zoom.get(token.access_token, path, api_url=token.api_url or spec.endpoints.api_url)
+        outcome = await zoom.get(token.access_token, path)
         at = self._clock()
         self._last_probe_at = at
         self._probe_due = next_probe_at(at, spec.probe.interval_seconds)
@@ -514,11 +521,36 @@ class AppWorker:
                 retry_after=outcome.retry_after if isinstance(outcome, RateLimited) else None,
             )
             self._probe_due = min(self._probe_due, max(retry, at + timedelta(seconds=5)))
-        self._probes.append(dx.ProbeRecord(at=at, token_issued_at=token.issued_at, outcome=outcome))
+        self._append_probe(dx.ProbeRecord(at=at, token_issued_at=token.issued_at, outcome=outcome))
         if isinstance(outcome, Unauthorized):
             self._schedule_verification(spec, at)
         elif _is_user_path(spec.probe.path):
             self._owner_from_probe(outcome, at)
+
+    def _append_probe(self, record: dx.ProbeRecord) -> None:
+        """Keep the evidence, not the repetition: a run of answers that prove nothing (outages, 401s on
+        old tokens) keeps only its latest of each kind, so the fresh-token rejections behind a raised flag
+        never scroll out of the window while the flag stands."""
+        kind = self._probe_kind(record)
+        if kind is not None:
+            for index in range(len(self._probes) - 1, -1, -1):
+                earlier = self._probe_kind(self._probes[index])
+                if earlier is None:
+                    break
+                if earlier == kind:
+                    del self._probes[index]
+                    break
+        self._probes.append(record)
+
+    def _probe_kind(self, record: dx.ProbeRecord) -> str | None:
+        """The kind of a probe answer that is no evidence about owners or credentials; None if it is."""
+        outcome = record.outcome
+        if isinstance(outcome, Transient | RateLimited):
+            return type(outcome).__name__
+        fresh = (record.at - record.token_issued_at).total_seconds() < self._config.fresh_token_seconds
+        if isinstance(outcome, Unauthorized) and not fresh:
+            return "stale-401"
+        return None
 
     def _schedule_verification(self, spec: ZoomAppSpec, at: datetime) -> None:
         """A 401: the verdict must rest on fresh tokens, so mint again (within budget) and re-probe."""

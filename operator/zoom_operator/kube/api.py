@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -23,12 +24,18 @@ GROUP: Final = "zoom-operator.io"
 VERSION: Final = "v1alpha1"
 PLURAL: Final = "zoomapps"
 MERGE_PATCH: Final = "application/merge-patch+json"
+_OPAQUE_RUN: Final = re.compile(r"[A-Za-z0-9+/=_.\\-]{32,}")
 
 
 class KubeError(Exception):
-    """The API server refused a request. `status` is the HTTP status; `reason` its `reason` field."""
+    """The API server refused a request. `status` is the HTTP status; `reason` its `reason` field.
+
+    The API server may quote the request body in its message (e.g. on decoding errors), and a request
+    body can hold a token: long opaque runs are cut out before the message is kept.
+    """
 
     def __init__(self, status: int, reason: str, message: str) -> None:
+        message = _OPAQUE_RUN.sub("[redacted]", message)[:300]
         super().__init__(f"Kubernetes API answered {status} {reason}: {message}")
         self.status = status
         self.reason = reason
@@ -108,7 +115,7 @@ class KubeApi:
             method,
             url,
             header_params=header_params,
-            body=json.dumps(body) if body is not None else None,
+            body=dict(body) if body is not None else None,
             _request_timeout=self._timeout,
         )
         raw: bytes = response.read()  # type: ignore[no-untyped-call]
