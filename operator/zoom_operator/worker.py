@@ -502,6 +502,7 @@ class AppWorker:
     # Probing -----------------------------------------------------------------------------------
 
     async def _maybe_probe(self, body: Mapping[str, Any], spec: ZoomAppSpec, now: datetime) -> None:
+        now = self._clock()  # a mint earlier in this step may have made a probe due
         if self._token is None or not self._token_valid(now):
             return
         if self._probe_due is not None and now < self._probe_due:
