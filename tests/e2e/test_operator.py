@@ -362,3 +362,78 @@ def test_zoom_outage_keeps_the_token_and_raises_no_human_flag(
         assert cluster.condition(APP, condition_type)["status"] != "True"
     assert cluster.condition(APP, "Ready")["status"] == "True"
     assert cluster.secret_data(f"{APP}-token") == token
+
+
+def test_scopes_lost_between_mints_flag_scopes_revoked(
+    cluster: Cluster, sim: SimulatorProcess, start_operator: Callable[..., OperatorProcess]
+) -> None:
+    start_operator()
+    _deploy(cluster, sim, requiredScopes=["meeting:write:admin"])
+    cluster.wait_condition(APP, "Ready", "True")
+    role = next(r for r in sim.admin("GET", "/_sim/state")["roles"] if r["id"] == "role-admin")
+    # The owner's role is downgraded: Zoom strips the admin-level scopes from the app's next tokens.
+    sim.admin(
+        "PATCH",
+        "/_sim/roles/role-admin",
+        {"privileges": [p for p in role["privileges"] if p != "Account:Edit"]},
+    )
+    cluster.kubectl("annotate", "zapp", APP, "zoom-operator.io/renew-now=after-downgrade")
+
+    flagged = cluster.wait_condition(APP, "OwnerRoleChangeRequired", "True", reason="ScopesRevoked")
+    assert "meeting:write:admin" in flagged["message"]
+    # Zoom checks the token before the scopes: the token itself still works.
+    assert cluster.condition(APP, "Ready")["status"] == "True"
+
+
+def test_token_owner_other_than_expected_owner_asks_for_rotation_until_transfer_completes(
+    cluster: Cluster, sim: SimulatorProcess, start_operator: Callable[..., OperatorProcess]
+) -> None:
+    start_operator()
+    # The team wants the app owned by second-admin (u-admin2); Zoom still has dev-lead (u-owner).
+    _deploy(cluster, sim, owner_email=None, owner_id="u-admin2")
+    flagged = cluster.wait_condition(APP, "SecretRotationRequired", "True", reason="OwnershipTransferPending")
+    assert "u-owner" in flagged["message"]
+    assert "u-admin2" in flagged["message"]
+
+    # The transfer in Zoom completes only with a rotation; the new secret goes into the Secret.
+    sim.admin("POST", "/_sim/apps/demo-client/transfer", {"to_user_id": "u-admin2"})
+    new_secret = sim.admin("POST", "/_sim/apps/demo-client/rotate", {"revoke_old": "now"})["client_secret"]
+    cluster.apply(
+        credentials_secret(CREDS, account_id="acc-demo", client_id="demo-client", client_secret=new_secret)
+    )
+    cluster.wait_condition(APP, "SecretRotationRequired", "False", reason="CredentialsAccepted", timeout=30)
+    assert cluster.zoomapp(APP)["status"]["owner"]["userId"] == "u-admin2"
+
+
+def test_auditor_names_the_exact_owner_problem_when_the_owner_is_deactivated(
+    cluster: Cluster, sim: SimulatorProcess, start_operator: Callable[..., OperatorProcess]
+) -> None:
+    start_operator()
+    cluster.apply(
+        [
+            credentials_secret(
+                "zoom-admin-creds",
+                account_id="acc-demo",
+                client_id="auditor-client",
+                client_secret="auditor-secret",
+            ),
+            zoomapp(
+                "zoom-admin",
+                credentials="zoom-admin-creds",
+                base_url=sim.base_url,
+                owner_email="auditor@example.com",
+            ),
+        ]
+    )
+    cluster.wait_condition("zoom-admin", "Ready", "True")
+    _deploy(cluster, sim, auditorRef={"name": "zoom-admin"}, probe={"intervalSeconds": 5})
+    cluster.wait_condition(APP, "Ready", "True")
+
+    sim.admin("PATCH", "/_sim/users/u-owner", {"status": "inactive"})
+    flagged = cluster.wait_condition(
+        APP, "OwnerRoleChangeRequired", "True", reason="OwnerDeactivated", timeout=40
+    )
+    assert "dev-lead@example.com" in flagged["message"]
+    assert cluster.zoomapp(APP)["status"]["owner"]["source"] == "auditor"
+    # The auditor app itself is unaffected.
+    assert cluster.condition("zoom-admin", "Ready")["status"] == "True"
