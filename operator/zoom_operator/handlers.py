@@ -151,7 +151,7 @@ def served_apps(**_: Any) -> int:
     return len(_runtime.workers) if _runtime else 0
 
 
-@kopf.daemon("zoom-operator.io", "v1alpha1", "zoomapps", cancellation_timeout=10.0)
+@kopf.daemon("zoom-operator.io", "v1alpha1", "zoomapps", cancellation_timeout=10.0, backoff=10.0)
 async def serve_zoomapp(
     *, body: kopf.Body, name: str, namespace: str | None, stopped: kopf.DaemonStopped, **_: Any
 ) -> None:
@@ -169,9 +169,16 @@ async def serve_zoomapp(
     rt.workers[ref] = worker
     rt.metrics.apps.set(len(rt.workers))
     _index_secrets(rt, ref, body)
+
+    async def wake_when_stopped() -> None:
+        await stopped.wait()
+        worker.wake("stopped")
+
+    stop_watch = asyncio.create_task(wake_when_stopped())
     try:
         await worker.run(lambda: bool(stopped))
     finally:
+        stop_watch.cancel()
         if rt.workers.get(ref) is worker:
             del rt.workers[ref]
         _unindex_secrets(rt, ref)
