@@ -4,6 +4,7 @@ secrets, faults, clock, flags) and read it back. JSON in, JSON out; a body of th
 
     GET    /_sim/state                  the whole state, config and active faults
     GET    /_sim/stats                  request and token counters
+    GET    /_sim/tokens                 every access token issued (values included), oldest first
     POST   /_sim/reset                  back to the starting state: no tokens, faults, counters or flags
     PATCH  /_sim/config                 strict_body, rotation_revokes_tokens, scope_shrink_on_role_loss,
                                         token_rps (null = off), token_ttl_seconds, clock_offset_seconds
@@ -89,6 +90,7 @@ class AdminApi:
         router = app.router
         router.add_get("/_sim/state", _answer(self.get_state))
         router.add_get("/_sim/stats", _answer(self.get_stats))
+        router.add_get("/_sim/tokens", _answer(self.get_tokens))
         router.add_post("/_sim/reset", _answer(self.reset))
         router.add_patch("/_sim/config", _answer(self.patch_config))
         router.add_patch("/_sim/accounts/{accountId}", _answer(self.patch_account))
@@ -142,6 +144,21 @@ class AdminApi:
 
     async def get_stats(self, request: web.Request) -> object:
         return self.world.stats_json()
+
+    async def get_tokens(self, request: web.Request) -> object:
+        """The issued tokens themselves: tests look for them where they must never appear."""
+        return {
+            "tokens": [
+                {
+                    "client_id": token.client_id,
+                    "access_token": token.jwt,
+                    "issued_at": token.issued_at,
+                    "expires_at": token.expires_at,
+                    "revoked": token.revoked,
+                }
+                for token in self.world.tokens.issued()
+            ]
+        }
 
     async def reset(self, request: web.Request) -> object:
         self.world.reset()

@@ -4,7 +4,9 @@ Zoom's normal answer.
 A fault applies to the next `count` requests of its target, or for `seconds` of simulated time, or,
 with neither, until `DELETE /_sim/faults`. Kinds:
 
-- `status`: answer with the given HTTP status (e.g. 500, 503, 429) and a Zoom-shaped error body;
+- `status`: answer with the given HTTP status (e.g. 500, 503, 429) and a Zoom-shaped error body, or
+  with `body` (any JSON, e.g. a token answer without `expires_in`) instead; `headers` (a mapping of
+  strings, e.g. `Retry-After`, `X-RateLimit-Type`) are added to the answer;
 - `timeout`: hold the request (up to `HOLD_SECONDS`, until the fault's time runs out, or until faults
   are cleared), then answer normally, like a slow network: the client's own timeout fires first;
 - `drop`: close the connection without any response;
@@ -15,7 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from zoom_operator.simulator.fields import Fields
 
@@ -31,6 +34,8 @@ class Fault:
     status: int | None
     remaining: int | None  # requests still to hit; None = not counted
     until: float | None  # simulated unix time the fault ends; None = no deadline
+    headers: dict[str, str] = field(default_factory=dict)  # added to a `status` answer
+    body: Any = None  # a `status` answer's JSON body instead of a Zoom-shaped error; None = the error
 
     def in_time(self, now: float) -> bool:
         return self.until is None or now < self.until
@@ -46,6 +51,8 @@ class Fault:
             "status": self.status,
             "remaining": self.remaining,
             "seconds_left": None if self.until is None else max(0.0, round(self.until - now, 3)),
+            "headers": dict(self.headers),
+            "body": self.body,
         }
 
 
@@ -56,6 +63,9 @@ def parse_fault(body: object, now: float) -> Fault:
     status = fields.optional_int("status", minimum=100)
     count = fields.optional_int("count", minimum=1)
     seconds = fields.optional_number("seconds")
+    headers = fields.nested("headers")
+    body_given = fields.present("body")
+    answer = fields.nested("body")
     fields.done()
     if kind == "status" and (status is None or status > 599):
         fields.fail("kind 'status' needs 'status': an HTTP status between 100 and 599, e.g. 503")
@@ -65,7 +75,18 @@ def parse_fault(body: object, now: float) -> Fault:
         fields.fail("give either 'count' (next N requests) or 'seconds' (a duration), not both")
     if seconds is not None and seconds <= 0:
         fields.fail(f"'seconds' must be > 0, got {seconds}")
-    return Fault(target, kind, status, count, None if seconds is None else now + seconds)
+    if kind != "status" and (headers is not None or body_given):
+        fields.fail(f"'headers' and 'body' only apply to kind 'status', not '{kind}'")
+    if headers is not None and not (
+        isinstance(headers, dict)
+        and all(isinstance(k, str) and k and isinstance(v, str) for k, v in headers.items())
+    ):
+        fields.fail('\'headers\' must map header names to strings, e.g. {"Retry-After": "5"}')
+    if body_given and answer is None:
+        fields.fail('\'body\' must be a JSON value other than null, e.g. {"access_token": "x"}')
+    return Fault(
+        target, kind, status, count, None if seconds is None else now + seconds, dict(headers or {}), answer
+    )
 
 
 class FaultBoard:

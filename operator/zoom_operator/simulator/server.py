@@ -22,7 +22,7 @@ from aiohttp import web
 
 from zoom_operator.simulator.admin import AdminApi
 from zoom_operator.simulator.fields import Invalid
-from zoom_operator.simulator.oauth import TokenEndpoint, oauth_error
+from zoom_operator.simulator.oauth import TokenEndpoint, basic_credentials, oauth_error
 from zoom_operator.simulator.rest import REJECTION, RestApi, zoom_error
 from zoom_operator.simulator.state import Config, load_state
 from zoom_operator.simulator.world import World
@@ -90,7 +90,12 @@ def build_app(world: World) -> web.Application:
             return await handler(request)
         if fault.kind == "status":
             assert fault.status is not None
-            return _error_for(request.path, fault.status, f"Injected fault: HTTP {fault.status}")
+            if fault.body is not None:
+                response = web.json_response(fault.body, status=fault.status)
+            else:
+                response = _error_for(request.path, fault.status, f"Injected fault: HTTP {fault.status}")
+            response.headers.update(fault.headers)
+            return response
         if fault.kind == "malformed":
             return web.Response(text="<html><body>Bad Gateway</body></html>", content_type="text/html")
         if fault.kind == "drop":
@@ -100,7 +105,25 @@ def build_app(world: World) -> web.Application:
         await world.faults.hold(fault, world.now())
         return await handler(request)
 
-    app = web.Application(middlewares=[observe, inject_faults])
+    @web.middleware
+    async def count_in_flight(request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Concurrent token requests per client id (held ones included): one minter never has two."""
+        credentials = basic_credentials(request.headers.get("Authorization"))
+        if request.path != "/oauth/token" or credentials is None:
+            return await handler(request)
+        client_id = credentials[0]
+        stats = world.stats
+        stats.token_in_flight[client_id] += 1
+        stats.token_in_flight_max[client_id] = max(
+            stats.token_in_flight_max[client_id], stats.token_in_flight[client_id]
+        )
+        try:
+            return await handler(request)
+        finally:
+            current = world.stats  # a reset meanwhile replaces the counters: never count below zero
+            current.token_in_flight[client_id] = max(0, current.token_in_flight[client_id] - 1)
+
+    app = web.Application(middlewares=[observe, count_in_flight, inject_faults])
     TokenEndpoint(world).add_routes(app)
     RestApi(world).add_routes(app)
     AdminApi(world).add_routes(app)

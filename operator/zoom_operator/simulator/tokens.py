@@ -154,5 +154,9 @@ class TokenTable:
                 revoked += 1
         return revoked
 
+    def issued(self) -> list[IssuedToken]:
+        """Every token issued so far, oldest first."""
+        return [token for tokens in self._by_app.values() for token in tokens]
+
     def live_count(self, client_id: str, now: int) -> int:
         return sum(1 for t in self._by_app.get(client_id, []) if not t.revoked and now < t.expires_at)

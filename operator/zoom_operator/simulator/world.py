@@ -32,6 +32,8 @@ class Stats:
     tokens_issued: Counter[str] = field(default_factory=Counter)  # by client id, 200s only
     endpoints: Counter[str] = field(default_factory=Counter)  # by "METHOD /route/{template}"
     statuses: Counter[str] = field(default_factory=Counter)  # by HTTP status of Zoom-facing answers
+    token_in_flight: Counter[str] = field(default_factory=Counter)  # by client id, right now
+    token_in_flight_max: Counter[str] = field(default_factory=Counter)  # by client id, the most at once
 
 
 class World:
@@ -93,4 +95,5 @@ class World:
             },
             "endpoints": dict(self.stats.endpoints),
             "statuses": dict(self.stats.statuses),
+            "token_in_flight_max": dict(self.stats.token_in_flight_max),
         }
