@@ -6,6 +6,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from zoom_operator.spec import DEFAULT_API_URL, DEFAULT_OAUTH_URL
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -44,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="revoking a client secret also revokes the access tokens minted with it",
     )
+    _add_diagnose(commands)
     run = commands.add_parser("run", help="run the operator (kopf) against the current cluster")
     scope = run.add_mutually_exclusive_group()
     scope.add_argument(
@@ -86,12 +89,149 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+DIAGNOSE_EPILOG = """\
+what it does:
+  Mints a token and probes it: GET /v2/users/{owner}, or /v2/users/me without --owner (the owner
+  is then learnt from the token's uid claim). On a 401 it mints and probes again, up to --attempts
+  fresh tokens, so the verdict rests on fresh tokens; after invalid_client it asks once more (two
+  rejections in a row raise SecretRotationRequired). It looks the owner up from the probe's answer,
+  their role when the token may read roles, or with the auditor app's token; then it prints the
+  operator's three conditions (Ready, SecretRotationRequired, OwnerRoleChangeRequired), the token's
+  facts (never its value), the owner's facts and every answer from Zoom with its tracking id.
+  In the messages, "ZoomApp diagnose" is this run, "Secret diagnose-token" the token it minted
+  (kept in memory only) and "Secret diagnose-credentials" the credentials from the command line.
+
+exit codes:
+  0  healthy: Ready is True (Zoom accepted a fresh token) and neither flag is True
+  1  a human must act: SecretRotationRequired or OwnerRoleChangeRequired is True; the
+     condition messages say who and what
+  2  not healthy and no flag raised: could not tell (Zoom unreachable, 5xx, timeouts, rate
+     limited, a rejection that did not repeat), or a problem neither flag covers (e.g. Ready
+     AppDisabled: only Zoom support can help; a wrong account id); read Ready's reason.
+     Also bad input (flags, files, the Kubernetes Secret): one line on stderr.
+
+scopes:
+  --required-scope names missing from the token's scope are listed in Ready's message and in
+  token.missingScopes, but do not change the exit code: one run cannot tell scopes revoked
+  by an owner's role change (the operator's ScopesRevoked, judged from history) from scopes
+  the app never had.
+
+examples:
+  zoom-operator diagnose --account-id A --client-id C --client-secret-file secret.txt \\
+      --owner dev-lead@example.com --required-scope meeting:write:admin
+  kubectl get secret -n zoom meetings-bot-zoom -o jsonpath='{.data.client_secret}' | base64 -d | \\
+      zoom-operator diagnose --account-id A --client-id C --client-secret-file -
+  zoom-operator diagnose --secret zoom/meetings-bot-zoom --auditor-secret zoom/zoom-admin --json
+"""
+
+
+def _add_diagnose(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from zoom_operator.diagnose_cmd import DEFAULT_ATTEMPTS, DEFAULT_S2S_PRIVILEGE, DEFAULT_TIMEOUT_SECONDS
+
+    diag = commands.add_parser(
+        "diagnose",
+        help="one-shot mint + probe + classification of a Zoom app's credentials, outside the operator",
+        description="Mint a token with a Zoom Server-to-Server OAuth app's credentials, prove it against\n"
+        "the API and say, as the operator would, whether a human must rotate the client secret or\n"
+        "fix the app owner's role. No token or secret is ever printed.",
+        epilog=DIAGNOSE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    creds = diag.add_argument_group("credentials (the three values, or a Kubernetes Secret)")
+    creds.add_argument("--account-id", metavar="A", help="the app's Account ID")
+    creds.add_argument("--client-id", metavar="C", help="the app's Client ID")
+    creds.add_argument(
+        "--client-secret-file",
+        metavar="F",
+        help="file holding the Client Secret ('-': stdin; trailing newline ok)",
+    )
+    creds.add_argument(
+        "--secret",
+        metavar="NAMESPACE/NAME",
+        help="read account id, client id and client secret from this Kubernetes Secret",
+    )
+    creds.add_argument(
+        "--kubeconfig",
+        metavar="FILE",
+        help="for --secret/--auditor-secret (default: $KUBECONFIG or ~/.kube/config; in a pod, the "
+        "service account)",
+    )
+    creds.add_argument(
+        "--account-id-key", metavar="KEY", help="Secret key of the account id (default: account_id)"
+    )
+    creds.add_argument(
+        "--client-id-key", metavar="KEY", help="Secret key of the client id (default: client_id)"
+    )
+    creds.add_argument(
+        "--client-secret-key", metavar="KEY", help="Secret key of the client secret (default: client_secret)"
+    )
+    auditor = diag.add_argument_group(
+        "auditor",
+        "optional: another S2S app of the account whose token may read users and roles; it looks the\n"
+        "owner up even when Zoom rejects this app's tokens",
+    )
+    auditor.add_argument(
+        "--auditor-secret", metavar="NAMESPACE/NAME", help="the auditor's credentials Secret"
+    )
+    auditor.add_argument("--auditor-account-id", metavar="A", help="default: the app's account id")
+    auditor.add_argument("--auditor-client-id", metavar="C")
+    auditor.add_argument("--auditor-client-secret-file", metavar="F", help="'-': stdin")
+    check = diag.add_argument_group("what to check")
+    check.add_argument(
+        "--owner",
+        metavar="EMAIL|USERID",
+        help="the expected app owner (default: whoever the token's uid claim and /v2/users/me name)",
+    )
+    check.add_argument(
+        "--required-scope",
+        metavar="S",
+        action="append",
+        default=[],
+        help="a scope the app needs (repeatable)",
+    )
+    check.add_argument(
+        "--probe-path",
+        metavar="PATH",
+        help="API path that proves a token (default: /v2/users/{owner}, or /v2/users/me without --owner)",
+    )
+    check.add_argument(
+        "--s2s-privilege",
+        metavar="P",
+        default=DEFAULT_S2S_PRIVILEGE,
+        help="role privilege that stands for the 'Server-to-Server OAuth app' permission "
+        "(default: %(default)s)",
+    )
+    zoom = diag.add_argument_group("Zoom")
+    zoom.add_argument("--oauth-url", metavar="U", default=DEFAULT_OAUTH_URL, help="default: %(default)s")
+    zoom.add_argument("--api-url", metavar="U", default=DEFAULT_API_URL, help="default: %(default)s")
+    zoom.add_argument(
+        "--attempts",
+        type=int,
+        default=DEFAULT_ATTEMPTS,
+        metavar="N",
+        help="fresh tokens to try when Zoom answers 401 (default: %(default)s, the operator's "
+        "unauthorizedThreshold)",
+    )
+    zoom.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_SECONDS,
+        metavar="SECONDS",
+        help="per request (default: %(default)s)",
+    )
+    diag.add_argument("--json", action="store_true", help="print JSON instead of the report")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "simulator":
         from zoom_operator.simulator.server import main as simulator_main
 
         return simulator_main(args)
+    if args.command == "diagnose":
+        from zoom_operator.diagnose_cmd import main as diagnose_main
+
+        return diagnose_main(args)
     if args.command == "run":
         from zoom_operator.runner import run_operator
 
