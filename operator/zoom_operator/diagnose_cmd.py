@@ -379,8 +379,8 @@ async def read_kube_credentials(
                 ) from None
             except Exception as error:
                 raise UsageError(
-                    f"cannot reach the Kubernetes API server with {where} to read Secret {ref}: "
-                    f"{_safe_error(error)}"
+                    f"cannot reach the Kubernetes API server with {where} to read Secret {ref} "
+                    f"({_safe_error(error)}); check that the cluster is up and the kubeconfig's server"
                 ) from None
             if secret is None:
                 raise UsageError(
