@@ -398,12 +398,10 @@ class AppWorker:
         if not self._budget.allows(now):
             return
         self._verify_at = None
+        await self._record_attempt(self._clock())
         zoom = self._zoom_factory(spec.endpoints)
         outcome = await zoom.mint(creds.account_id, creds.client_id, creds.client_secret)
         at = self._clock()
-        self._budget.record(at)
-        self._mints_total += 1
-        self._last_mint_at = at
         self._mints.append(dx.MintRecord(at=at, outcome=outcome))
         self._reporter.minted(self.ref, outcome)
         if isinstance(outcome, TokenIssued):
@@ -443,6 +441,36 @@ class AppWorker:
         retry_after = outcome.retry_after if isinstance(outcome, RateLimited) else None
         self._retry_at = backoff.retry_at(at, self._attempt, self._rng.random(), retry_after=retry_after)
         self._attempt += 1
+
+    async def _record_attempt(self, at: datetime) -> None:
+        """Count a token request against the budget and persist it on status *before* it is sent.
+
+        The budget survives restarts only through `status.mints`; written after the mint, a crash
+        between the token request and the status patch forgot the attempt (and, with it, the renew-now
+        request it served), so a crash loop could mint past `mintBudgetPerHour`. If this write fails,
+        the mint does not happen: a token that cannot be counted could not be stored either.
+        """
+        assert self._budget is not None
+        self._budget.record(at)
+        self._mints_total += 1
+        self._last_mint_at = at
+        attempts = self._budget.in_window(at)
+        mints = {
+            "total": self._mints_total,
+            "lastHour": len(attempts),
+            "recentAttempts": [rfc3339(t) for t in attempts],
+            "lastAt": rfc3339(at),
+        }
+        patch: dict[str, Any] = {"mints": mints}
+        if self._handled_renew_request is not None and self._token is not None:
+            patch["token"] = {"renewRequestHandled": self._handled_renew_request}
+        try:
+            await self._kube.patch_zoomapp_status(self.ref, patch)
+        except KubeError as error:
+            if error.status != 404:
+                raise
+        if self._last_status is not None:
+            self._last_status = {**self._last_status, "mints": mints}
 
     async def _store_token(self, body: Mapping[str, Any], spec: ZoomAppSpec, token: TokenIssued) -> None:
         """Write the token Secret, never replacing a newer token with an older one."""

@@ -4,6 +4,7 @@ concurrent token requests per client (`token_in_flight_max`), and the list of is
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -101,3 +102,16 @@ def test_issued_tokens_are_listed_with_their_values(sim: SimulatorProcess) -> No
     assert [t["access_token"] for t in tokens] == minted
     assert {t["client_id"] for t in tokens} == {"demo-client"}
     assert all(t["expires_at"] > t["issued_at"] for t in tokens)
+
+
+def test_a_token_request_abandoned_while_held_is_still_served(sim: SimulatorProcess) -> None:
+    """Like Zoom, the simulator mints for a request it received even if the caller stopped waiting."""
+    sim.admin("POST", "/_sim/faults", {"target": "token", "kind": "timeout", "seconds": 1.0})
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{sim.base_url}/oauth/token", data=FORM, auth=AUTH, timeout=0.3)
+    assert sim.stats()["token_in_flight"] == {"demo-client": 1}
+
+    time.sleep(1.5)  # the fault's hold ends after 1 s of simulated time
+    stats = sim.stats()
+    assert stats["tokens_issued"] == {"demo-client": 1}
+    assert stats["token_in_flight"] == {}

@@ -300,6 +300,7 @@ class ControlPlane:
         self.detach = detach
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._pgids: dict[str, int] = {}
+        self._argv: dict[str, list[str]] = {}  # how each process was started, for restart_process()
         self._server: str | None = None
         self._kubectl_path: Path | None = None
         self._owns_processes = False
@@ -458,6 +459,7 @@ class ControlPlane:
             log.close()
         self._procs[name] = proc
         self._pgids[name] = proc.pid  # session leader: pgid == pid
+        self._argv[name] = list(argv)
         self._write_state()
 
     def _wait_until(self, ready: Callable[[], bool], what: str, proc_name: str) -> None:
@@ -521,6 +523,24 @@ class ControlPlane:
             for name in ("kube-apiserver", "etcd"):
                 (self.dir / f"{name}.pid").unlink(missing_ok=True)
             (self.dir / STATE_FILE).unlink(missing_ok=True)
+
+    def restart_process(self, name: str, *, downtime: float = 0.0, hard: bool = False) -> None:
+        """Stop one process ("etcd" or "kube-apiserver"), wait `downtime` seconds, start it again with
+        the same arguments (same ports, same etcd data) and wait until the API server answers /readyz.
+        `hard` kills with SIGKILL at once (a crash); otherwise SIGTERM then SIGKILL as in `stop()`.
+        For fault tests; a control plane from `attach()` has no processes to restart."""
+        if name not in self._argv:
+            raise ControlPlaneError(f"no {name} process started by this control plane")
+        pgid = self._pgids.pop(name)
+        proc = self._procs.pop(name)
+        if hard:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)
+        stop_group(pgid, proc=proc)
+        time.sleep(downtime)
+        self._spawn(name, self._argv[name])
+        ctx = self.ssl_context()
+        self._wait_until(lambda: _http_ok(f"{self.server}/readyz", ctx), "kube-apiserver /readyz", name)
 
     def stop(self) -> None:
         """Stop both processes (idempotent); remove the folder if it was a temporary one."""

@@ -102,6 +102,9 @@ def build_app(world: World) -> web.Application:
             if request.transport is not None:
                 request.transport.close()
             return web.Response(status=499)  # never sent: the connection is already gone
+        # Received in full, then slow to answer: a caller that gives up meanwhile still gets its request
+        # served (e.g. a token minted that nobody receives), as with a real upstream.
+        await request.read()
         await world.faults.hold(fault, world.now())
         return await handler(request)
 

@@ -95,5 +95,6 @@ class World:
             },
             "endpoints": dict(self.stats.endpoints),
             "statuses": dict(self.stats.statuses),
+            "token_in_flight": {k: v for k, v in self.stats.token_in_flight.items() if v},
             "token_in_flight_max": dict(self.stats.token_in_flight_max),
         }
