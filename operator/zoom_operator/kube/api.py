@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import quote
 
+import urllib3
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
@@ -111,14 +112,20 @@ class KubeApi:
             header_params=headers,
             auth_settings=["BearerToken"],
         )
-        response = self._client.call_api(
-            method,
-            url,
-            header_params=header_params,
-            body=dict(body) if body is not None else None,
-            _request_timeout=self._timeout,
-        )
-        raw: bytes = response.read()  # type: ignore[no-untyped-call]
+        try:
+            response = self._client.call_api(
+                method,
+                url,
+                header_params=header_params,
+                body=dict(body) if body is not None else None,
+                _request_timeout=self._timeout,
+            )
+            raw: bytes = response.read()  # type: ignore[no-untyped-call]
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            # The API server is unreachable (restarting, network): a KubeError like any refusal, so the
+            # worker retries its step (keeping a token it minted but could not store yet) instead of
+            # its daemon crashing and forgetting that token.
+            raise KubeError(503, "Unavailable", f"API server unreachable: {type(error).__name__}") from error
         payload: Any = {}
         if raw:
             try:
