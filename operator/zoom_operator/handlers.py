@@ -24,6 +24,7 @@ from zoom_operator.spec import Endpoints
 from zoom_operator.worker import RENEW_NOW_ANNOTATION, AppWorker, ClientIdRegistry, WorkerConfig, WorkerView
 from zoom_operator.zoom.client import ZoomClient
 from zoom_operator.zoom.outcomes import TokenOutcome
+from zoom_operator.zoom.pool import BoundedTransport
 
 log = logging.getLogger("zoom_operator")
 
@@ -127,9 +128,13 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     metrics = Metrics()
     if options.metrics_port:
         metrics.serve(options.metrics_port)
+    # Requests wait for a pool slot in BoundedTransport, not in httpcore's queue (quadratic there).
     http = httpx.AsyncClient(
         timeout=httpx.Timeout(connect=5.0, read=10.0, write=10.0, pool=5.0),
-        limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+        transport=BoundedTransport(
+            httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=64, max_keepalive_connections=32)),
+            limit=64,
+        ),
     )
     _runtime = Runtime(
         options=options,
