@@ -179,7 +179,7 @@ def test_outage_backs_off_respects_retry_after_and_says_unreachable_only_once_th
     for headers in (
         lambda: {
             "X-RateLimit-Type": "Daily-limit",
-            "Retry-After": _iso(datetime.now(UTC) + timedelta(seconds=12)),
+            "Retry-After": _iso(datetime.now(UTC) + timedelta(seconds=8)),
         },
         lambda: {"X-RateLimit-Type": "QPS", "X-RateLimit-Reset": str(int(time.time()) + 8)},
     ):
