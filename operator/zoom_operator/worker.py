@@ -883,12 +883,12 @@ def _probe_status(record: dx.ProbeRecord) -> dict[str, Any]:
 
 
 def _status_changed(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
-    """Whether the status differs in anything but the times of the last probe and owner check.
+    """Whether the status differs in anything but what every probe renews: the time and Zoom
+    tracking id of the last probe and the time of the owner check.
 
-    Every probe of the owner's user path refreshes `owner.checkedAt`; counting it as a change wrote
-    status once per app per probe interval (a PATCH, and a watch event back into kopf, for every
-    probe: at 1,000 apps most of the operator's steady-state API traffic, bench/RESULTS.md). Both
-    times are written along with the next real change.
+    Counting those as changes wrote status once per app per probe interval (a PATCH, and a watch
+    event back into kopf, for every probe: at 1,000 apps all of the operator's steady-state API
+    traffic, bench/RESULTS.md). They are written along with the next real change.
     """
     if old is None:
         return True
@@ -897,6 +897,7 @@ def _status_changed(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bo
         result = dict(status)
         probe = dict(result.get("lastProbe") or {})
         probe.pop("at", None)
+        probe.pop("trackingId", None)
         result["lastProbe"] = probe
         if isinstance(result.get("owner"), Mapping):
             owner = dict(result["owner"])
