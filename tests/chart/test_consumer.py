@@ -105,7 +105,9 @@ def test_consumer_rereads_the_token_file_on_each_request(tmp_path: Path, zoom: F
     assert zoom.seen == ["Bearer token-1", "Bearer token-2"]  # no 401 in between: no stale token
 
 
-def test_consumer_retries_once_after_401_with_the_file_read_again(tmp_path: Path, zoom: FakeZoom) -> None:
+def test_consumer_retries_once_after_401_with_the_file_read_again(
+    tmp_path: Path, zoom: FakeZoom, monkeypatch: pytest.MonkeyPatch
+) -> None:
     volume = SecretVolume(tmp_path)
     api_url = f"http://127.0.0.1:{zoom.server_address[1]}"
     volume.write({"access_token": "old", "api_url": api_url})
@@ -123,11 +125,9 @@ def test_consumer_retries_once_after_401_with_the_file_read_again(tmp_path: Path
             swapped.set()
         return original(token_dir)  # type: ignore[no-any-return]
 
-    consumer.read_token = read_token
-    try:
+    with monkeypatch.context() as patch:
+        patch.setattr(consumer, "read_token", read_token)
         assert consumer.zoom_get(tmp_path, "/v2/users/me") == {"id": "u-owner"}
-    finally:
-        consumer.read_token = original
     assert zoom.seen == ["Bearer old", "Bearer new"]
 
     # A token that stays rejected is not retried forever.

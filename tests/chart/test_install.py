@@ -325,6 +325,7 @@ def test_peering_install_rbac_is_enough(
     # kopf keeps this replica's heartbeat in the chart's KopfPeering object (kopfpeerings patch).
     peers = wait_for(heartbeat, timeout=30, what="a kopf heartbeat in the KopfPeering")
     assert any(peer.get("priority") == 1 for peer in peers.values())
+
     _delete_app(cluster)
 
 
