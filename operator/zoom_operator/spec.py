@@ -130,6 +130,12 @@ def parse_spec(spec: Mapping[str, Any], *, app_name: str) -> ZoomAppSpec:
         raise SpecError("expectedOwner.email", f"{email[:64]!r} is not an email address")
 
     token = _mapping(spec, "tokenSecret", required=False)
+    if not token.get("name") and len(f"{app_name}-token") > MAX_NAME_LENGTH:
+        raise SpecError(
+            "tokenSecret.name",
+            f"is required for a ZoomApp name of {len(app_name)} characters: the default <name>-token "
+            f"would exceed {MAX_NAME_LENGTH}",
+        )
     token_secret = TokenSecretTemplate(
         name=_k8s_name(token, "tokenSecret.name", "name", required=False) or f"{app_name}-token",
         labels=_str_map(token, "tokenSecret.labels", "labels"),

@@ -63,7 +63,7 @@ def render_token_secret(
     labels = {
         **template.labels,
         MANAGED_BY_LABEL: "zoom-operator",
-        APP_LABEL: app_name[:63],
+        APP_LABEL: app_name[:63].rstrip("-."),  # a label value: at most 63 characters, ending alphanumeric
         SECRET_KIND_LABEL: SECRET_KIND_TOKEN,
     }
     annotations = {
