@@ -30,7 +30,13 @@ from zoom_operator.kube.credentials import (
     needs_label,
     read_credentials,
 )
-from zoom_operator.kube.status import Transition, render_conditions, transitions
+from zoom_operator.kube.status import (
+    Transition,
+    render_conditions,
+    render_rejection,
+    restore_evidence,
+    transitions,
+)
 from zoom_operator.kube.token_secret import (
     is_intact,
     parse_rfc3339,
@@ -207,6 +213,9 @@ class AppWorker:
         self._credentials_pending: tuple[Mapping[str, Any] | None] | None = None
         self._token_expected: dict[str, Any] | None = None  # the token Secret as last rendered
         self._token_unsaved = False  # minted but not yet in the Secret (the write failed)
+        self._pending_rejection: tuple[str, tuple[dx.MintRecord, ...]] | None = (
+            None  # from status, on restart
+        )
 
     # Signals -----------------------------------------------------------------------------------
 
@@ -268,6 +277,13 @@ class AppWorker:
 
         credentials_changed = await self._refresh_credentials(spec, now, force="credentials" in reasons)
         creds = self._credentials
+        if self._pending_rejection is not None and isinstance(creds, Credentials):
+            fingerprint, rejected = self._pending_rejection
+            self._pending_rejection = None
+            if fingerprint == creds.fingerprint:  # still the credentials Zoom rejected before the restart
+                self._mints.extend(rejected)
+                if len(rejected) >= self._config.invalid_client_threshold:
+                    self._blocked_fingerprint = fingerprint
         duplicate_of: ObjectRef | None = None
         if isinstance(creds, Credentials):
             duplicate_of = self._registry.claim(
@@ -313,12 +329,21 @@ class AppWorker:
         self._mints_total = int(mints.get("total") or 0)
         self._last_mint_at = parse_rfc3339(mints.get("lastAt"))
         token_status = status.get("token") or {}
-        scopes = token_status.get("scopes")
+        scopes = token_status.get("previousScopes") or token_status.get("scopes")
         if isinstance(scopes, list):
             self._previous_scopes = frozenset(str(s) for s in scopes)
+        evidence = restore_evidence(
+            status,
+            token_issued_at=self._token.issued_at if self._token else None,
+            fresh_token_seconds=self._config.fresh_token_seconds,
+        )
+        self._probes.extend(evidence.probes)
+        self._owner = evidence.owner
+        if evidence.rejected_fingerprint and evidence.rejected_mints:
+            self._pending_rejection = (evidence.rejected_fingerprint, evidence.rejected_mints)
         self._handled_renew_request = token_status.get("renewRequestHandled")
         last_probe = parse_rfc3339((status.get("lastProbe") or {}).get("at"))
-        if self._token is not None and last_probe is not None and last_probe > self._token.issued_at:
+        if self._token is not None and last_probe is not None and evidence.probes:
             # spread the first probes of many apps after a restart instead of bursting them all at once
             spread = self._rng.uniform(0, min(30.0, spec.probe.interval_seconds))
             self._probe_due = max(
@@ -719,6 +744,8 @@ class AppWorker:
             }
             if self._handled_renew_request is not None:
                 status["token"]["renewRequestHandled"] = self._handled_renew_request
+            if self._previous_scopes is not None and self._previous_scopes != token.scopes:
+                status["token"]["previousScopes"] = sorted(self._previous_scopes)
         owner = self._owner
         if owner is not None and isinstance(owner.lookup, ZoomUser):
             user = owner.lookup
@@ -752,6 +779,11 @@ class AppWorker:
         creds = self._credentials
         if isinstance(creds, Credentials):
             status["credentials"] = {"clientId": creds.client_id, "fingerprint": creds.fingerprint}
+            rejections = _trailing_rejections(self._mints)
+            if rejections:
+                status["credentials"]["rejected"] = render_rejection(
+                    creds.fingerprint, rejections, self._mints[-1].at
+                )
         return status
 
     async def _publish(
@@ -852,6 +884,17 @@ class AppWorker:
         if due_now and not future:
             return now + timedelta(seconds=1)
         return next_wakeup(now, min(future, default=None), None, None) if future else now + FOREVER
+
+
+def _trailing_rejections(mints: deque[dx.MintRecord]) -> list[ClientRejected]:
+    """The ClientRejected answers since the last issued token (outages skipped), oldest first."""
+    rejections: list[ClientRejected] = []
+    for record in reversed(mints):
+        if isinstance(record.outcome, ClientRejected):
+            rejections.insert(0, record.outcome)
+        elif isinstance(record.outcome, TokenIssued):
+            break
+    return rejections
 
 
 def _is_user_path(path: str) -> bool:

@@ -437,3 +437,38 @@ def test_auditor_names_the_exact_owner_problem_when_the_owner_is_deactivated(
     assert cluster.zoomapp(APP)["status"]["owner"]["source"] == "auditor"
     # The auditor app itself is unaffected.
     assert cluster.condition("zoom-admin", "Ready")["status"] == "True"
+
+
+def test_restart_keeps_raised_flags_without_spending_mints_to_prove_them_again(
+    cluster: Cluster, sim: SimulatorProcess, start_operator: Callable[..., OperatorProcess]
+) -> None:
+    first = start_operator()
+    _deploy(cluster, sim, probe={"intervalSeconds": 5})
+    cluster.wait_condition(APP, "Ready", "True")
+    role = next(r for r in sim.admin("GET", "/_sim/state")["roles"] if r["id"] == "role-admin")
+    sim.admin(
+        "PATCH",
+        "/_sim/roles/role-admin",
+        {"privileges": [p for p in role["privileges"] if p != "ServerToServerOAuthApp:Edit"]},
+    )
+    cluster.wait_condition(APP, "OwnerRoleChangeRequired", "True", reason="FreshTokensRejected", timeout=45)
+    sim.admin("POST", "/_sim/apps/demo-client/rotate", {"revoke_old": "now"})
+    cluster.kubectl("annotate", "zapp", APP, "zoom-operator.io/renew-now=rotated")
+    cluster.wait_condition(
+        APP, "SecretRotationRequired", "True", reason="ClientCredentialsRejected", timeout=60
+    )
+    requests_before = sim.stats()["token_requests"]["demo-client"]
+    first.kill()
+
+    second = start_operator()
+    series = f'zoomapp_condition{{name="{APP}"'
+    wait_for(lambda: series in second.metrics(), timeout=30, what="the restarted operator")
+    for condition_type, reason in (
+        ("OwnerRoleChangeRequired", "FreshTokensRejected"),
+        ("SecretRotationRequired", "ClientCredentialsRejected"),
+    ):
+        condition = cluster.condition(APP, condition_type)
+        assert condition is not None
+        assert (condition["status"], condition["reason"]) == ("True", reason)
+    requests_after = sim.stats()["token_requests"]["demo-client"]
+    assert requests_after == requests_before, "no token request after the restart"

@@ -7,11 +7,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from zoom_operator.diagnosis import Condition, Diagnosis
-from zoom_operator.kube.token_secret import rfc3339
+from zoom_operator.diagnosis import Condition, Diagnosis, MintRecord, OwnerFacts, ProbeRecord
+from zoom_operator.kube.token_secret import parse_rfc3339, rfc3339
+from zoom_operator.zoom.outcomes import (
+    ApiOk,
+    ApiOutcome,
+    ClientRejected,
+    NotFound,
+    ScopeMissing,
+    Unauthorized,
+    ZoomUser,
+)
 
 HUMAN_ACTION_TYPES = frozenset({"SecretRotationRequired", "OwnerRoleChangeRequired"})
 
@@ -66,3 +75,115 @@ def transitions(previous: Sequence[Mapping[str, Any]] | None, diagnosis: Diagnos
         if old_status != condition.status or old_reason != condition.reason:
             changed.append(Transition(condition, old_status, old_reason))
     return changed
+
+
+@dataclass(frozen=True)
+class RestoredEvidence:
+    """What status remembers of the evidence behind the conditions, rebuilt after a restart.
+
+    The worker keeps recent Zoom outcomes in memory; status keeps their summary. Without this, a
+    restart would forget a raised flag (and spend fresh mints proving it again) or show `Ready` as
+    Unknown until the next probe.
+    """
+
+    probes: tuple[ProbeRecord, ...] = ()
+    owner: OwnerFacts | None = None
+    rejected_mints: tuple[MintRecord, ...] = ()
+    rejected_fingerprint: str | None = None
+
+
+def restore_evidence(
+    status: Mapping[str, Any], *, token_issued_at: datetime | None, fresh_token_seconds: int
+) -> RestoredEvidence:
+    return RestoredEvidence(
+        probes=_restore_probes(status, token_issued_at, fresh_token_seconds),
+        owner=_restore_owner(status),
+        rejected_mints=_restore_rejections(status),
+        rejected_fingerprint=_str(
+            (_mapping(status.get("credentials")).get("rejected") or {}).get("fingerprint")
+        ),
+    )
+
+
+def render_rejection(fingerprint: str, rejections: Sequence[ClientRejected], at: datetime) -> dict[str, Any]:
+    last = rejections[-1]
+    return {
+        "fingerprint": fingerprint,
+        "count": len(rejections),
+        "error": last.error,
+        "reason": last.reason[:200],
+        "at": rfc3339(at),
+    }
+
+
+def _restore_probes(
+    status: Mapping[str, Any], token_issued_at: datetime | None, fresh_token_seconds: int
+) -> tuple[ProbeRecord, ...]:
+    probe = _mapping(status.get("lastProbe"))
+    at = parse_rfc3339(probe.get("at"))
+    if token_issued_at is None or at is None or at < token_issued_at:
+        return ()
+    http_status = probe.get("httpStatus")
+    code = probe.get("zoomCode") if isinstance(probe.get("zoomCode"), int) else None
+    message = str(probe.get("message") or "")
+    outcome: ApiOutcome
+    if isinstance(http_status, int) and 200 <= http_status < 300:
+        outcome = ApiOk(http_status=http_status, body={})
+    elif http_status == 400 and code in (4711, 104):
+        outcome = ScopeMissing(code=code, message=message, accepted_scopes=())
+    elif http_status == 404:
+        outcome = NotFound(code=code, message=message)
+    elif http_status == 401:
+        outcome = Unauthorized(code=code, message=message)
+    else:
+        return ()  # an outage or an odd answer: no evidence; the worker probes again at once
+    records = []
+    if isinstance(outcome, Unauthorized):
+        rejected = int(status.get("consecutiveUnauthorized") or 0)
+        fresh = (at - token_issued_at).total_seconds() < fresh_token_seconds
+        # one record per fresh token Zoom rejected, as the streak counts distinct tokens
+        for index in range(rejected - (1 if fresh else 0)):
+            records.append(
+                ProbeRecord(at=at, token_issued_at=at - timedelta(microseconds=index + 1), outcome=outcome)
+            )
+    records.append(ProbeRecord(at=at, token_issued_at=token_issued_at, outcome=outcome))
+    return tuple(records)
+
+
+def _restore_owner(status: Mapping[str, Any]) -> OwnerFacts | None:
+    owner = _mapping(status.get("owner"))
+    source = owner.get("source")
+    checked_at = parse_rfc3339(owner.get("checkedAt"))
+    if source not in ("probe", "auditor") or checked_at is None or not owner.get("userId"):
+        return None
+    user = ZoomUser(
+        id=str(owner["userId"]),
+        email=str(owner.get("email") or ""),
+        status=str(owner.get("status") or ""),
+        role_id=_str(owner.get("roleId")),
+        role_name=_str(owner.get("roleName")),
+        account_id=None,
+    )
+    return OwnerFacts(source=source, checked_at=checked_at, lookup=user, role=None)
+
+
+def _restore_rejections(status: Mapping[str, Any]) -> tuple[MintRecord, ...]:
+    rejected = _mapping(_mapping(status.get("credentials")).get("rejected"))
+    at = parse_rfc3339(rejected.get("at"))
+    count = rejected.get("count")
+    if at is None or not isinstance(count, int) or count < 1:
+        return ()
+    outcome = ClientRejected(
+        error=str(rejected.get("error") or "invalid_client"),
+        reason=str(rejected.get("reason") or ""),
+        http_status=400,
+    )
+    return tuple(MintRecord(at=at, outcome=outcome) for _ in range(min(count, 10)))
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
