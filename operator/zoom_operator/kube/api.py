@@ -28,6 +28,14 @@ MERGE_PATCH: Final = "application/merge-patch+json"
 _OPAQUE_RUN: Final = re.compile(r"[A-Za-z0-9+/=_.\\-]{32,}")
 
 
+def _redact_opaque(match: re.Match[str]) -> str:
+    """Cut long runs that could be a token or an echoed body; keep Kubernetes names (DNS-1123 labels)."""
+    run = match.group(0)
+    dns_name = all(c.islower() or c.isdigit() or c in "-." for c in run)
+    hex_dump = all(c in "0123456789abcdef" for c in run)
+    return "[redacted]" if hex_dump or not dns_name else run
+
+
 class KubeError(Exception):
     """The API server refused a request. `status` is the HTTP status; `reason` its `reason` field.
 
@@ -36,7 +44,7 @@ class KubeError(Exception):
     """
 
     def __init__(self, status: int, reason: str, message: str) -> None:
-        message = _OPAQUE_RUN.sub("[redacted]", message)[:300]
+        message = _OPAQUE_RUN.sub(_redact_opaque, message)[:300]
         super().__init__(f"Kubernetes API answered {status} {reason}: {message}")
         self.status = status
         self.reason = reason
