@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import re
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -925,9 +926,13 @@ def _probe_status(record: dx.ProbeRecord) -> dict[str, Any]:
     return {k: v for k, v in status.items() if v is not None}
 
 
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z")
+
+
 def _status_changed(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
     """Whether the status differs in anything but what every probe renews: the time and Zoom
-    tracking id of the last probe and the time of the owner check.
+    tracking id of the last probe, the time of the owner check, and the times quoted in condition
+    messages ("Zoom accepted at ...").
 
     Counting those as changes wrote status once per app per probe interval (a PATCH, and a watch
     event back into kopf, for every probe: at 1,000 apps all of the operator's steady-state API
@@ -946,6 +951,12 @@ def _status_changed(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bo
             owner = dict(result["owner"])
             owner.pop("checkedAt", None)
             result["owner"] = owner
+        result["conditions"] = [
+            {**c, "message": _TIMESTAMP.sub("<time>", str(c.get("message", "")))}
+            if isinstance(c, Mapping)
+            else c
+            for c in result.get("conditions") or []
+        ]
         return result
 
     return comparable(old) != comparable(new)

@@ -42,6 +42,16 @@ def test_a_routine_probe_changes_nothing_worth_writing() -> None:
     assert not _status_changed(_status(), later)
 
 
+def test_times_quoted_in_condition_messages_are_not_a_change() -> None:
+    def ready(at: str, reason: str = "TokenVerified") -> list[dict[str, str]]:
+        message = f"Secret ns/app-token holds a token that Zoom accepted at {at}."
+        return [{"type": "Ready", "status": "True", "reason": reason, "message": message}]
+
+    earlier = _status(conditions=ready("2026-11-29T10:00:00Z"))
+    assert not _status_changed(earlier, _status(conditions=ready("2026-11-29T10:05:00Z")))
+    assert _status_changed(earlier, _status(conditions=ready("2026-11-29T10:05:00Z", reason="OwnerProblem")))
+
+
 def test_a_different_answer_or_owner_is_a_change() -> None:
     rejected = _status(
         lastProbe={"at": "2026-11-29T10:05:00Z", "httpStatus": 401, "message": "Invalid access token."}
