@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import signal
 import sys
 import threading
 import time
@@ -177,7 +179,9 @@ def run_one(args: argparse.Namespace, n: int, shards: int, root: Path) -> dict[s
         sim0 = sim.stats()
         for index in range(shards):
             extra = ["--standalone"] + (["--shard", f"{index}/{shards}"] if shards > 1 else [])
-            env = {"BENCH_TRACEMALLOC": str(run_dir / f"tracemalloc-{index}.txt")} if args.tracemalloc else {}
+            env = {"BENCH_MEMDUMP": str(run_dir / f"memdump-{index}.txt")}
+            if args.tracemalloc:
+                env["BENCH_TRACEMALLOC"] = str(run_dir / f"tracemalloc-{index}.txt")
             operators.append(
                 Operator(
                     cp.kubeconfig,
@@ -313,15 +317,16 @@ def run_one(args: argparse.Namespace, n: int, shards: int, root: Path) -> dict[s
                     (k, round(v, 1)) for k, v in summarize_collapsed(path, 25)
                 ]
                 result[f"profile_{phase}_self_by_package"] = [(k, round(v, 1)) for k, v in leaf_modules(path)]
-        if args.tracemalloc:
-            import os
-            import signal
-
+        if args.memdump or args.tracemalloc:
             os.kill(operators[0].pid, signal.SIGUSR1)
-            time.sleep(20)
-            trace = run_dir / "tracemalloc-0.txt"
-            if trace.exists():
-                print(trace.read_text()[:6000])
+            name = "tracemalloc-0.txt" if args.tracemalloc else "memdump-0.txt"
+            deadline = time.monotonic() + 120
+            while not (run_dir / name).exists() and time.monotonic() < deadline:
+                time.sleep(1)
+            time.sleep(2)
+            if (run_dir / name).exists():
+                result["memdump"] = (run_dir / name).read_text()
+                print(result["memdump"][:5000])
         result["timeline"] = timeline[:: max(1, len(timeline) // 60)]
         result["load_after"] = load_average()
         return result
@@ -359,6 +364,7 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true", help="py-spy during the ramp and steady state")
     parser.add_argument("--profile-seconds", type=int, default=60)
     parser.add_argument("--tracemalloc", action="store_true", help="trace the first operator's allocations")
+    parser.add_argument("--memdump", action="store_true", help="census of the first operator's live objects")
     parser.add_argument("--workdir", help="where runs keep logs (default bench/.runs)")
     parser.add_argument("--keep", action="store_true", help="keep each control plane's folder")
     parser.add_argument("--json", help="write the results here as JSON")
