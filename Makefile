@@ -77,3 +77,18 @@ chart-template: chart-tools
 
 chart-test: chart-tools
 	$(BIN)/pytest -q -p no:cacheprovider tests/chart
+
+# Benchmarks (never part of `make test`): the set that fits in about 20 minutes on 2 cores. Each prints
+# its figures and keeps logs and results.json under bench/out/; the full runs are in bench/RESULTS.md.
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+.PHONY: bench
+bench: $(BENCH_STAMP)
+	tools/control-plane/build.sh >/dev/null
+	$(BIN)/python bench/scale.py --sizes 100,1000 --probe-interval 60
+	$(BIN)/python bench/time_to_flag.py --probe-interval 30 --reps 1 --fault-minutes 2
+	$(BIN)/python bench/mint_economy.py --lifetimes 5

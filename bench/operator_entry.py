@@ -22,24 +22,34 @@ from typing import Any
 
 
 def _trace_memory(path: str) -> None:
+    """Trace allocations from now on (10 frames); SIGUSR1 (on kopf's loop) writes the top sites."""
+    import asyncio
     import signal
+    import traceback
     import tracemalloc
 
-    tracemalloc.start(25)
+    import kopf
 
-    def dump(*_: object) -> None:
-        snapshot = tracemalloc.take_snapshot()
-        lines = [f"traced: {tracemalloc.get_traced_memory()[0] / 2**20:.1f} MiB"]
-        for group in ("filename", "traceback"):
-            lines.append(f"--- top by {group} ---")
-            for stat in snapshot.statistics(group)[:25]:
-                lines.append(f"{stat.size / 2**20:8.2f} MiB {stat.count:8d} blocks")
-                frames = stat.traceback.format() if group == "traceback" else [str(stat.traceback[0])]
-                lines.extend("      " + frame for frame in frames[-12:])
+    tracemalloc.start(10)
+
+    def dump() -> None:
+        try:
+            snapshot = tracemalloc.take_snapshot()
+            lines = [f"traced: {tracemalloc.get_traced_memory()[0] / 2**20:.1f} MiB"]
+            for group in ("filename", "traceback"):
+                lines.append(f"--- top by {group} ---")
+                for stat in snapshot.statistics(group)[:30]:
+                    lines.append(f"{stat.size / 2**20:8.2f} MiB {stat.count:8d} blocks")
+                    frames = stat.traceback.format() if group == "traceback" else [str(stat.traceback[0])]
+                    lines.extend("      " + frame for frame in frames[-20:])
+        except Exception:
+            lines = [traceback.format_exc()]
         with open(path, "w") as handle:
             handle.write("\n".join(lines) + "\n")
 
-    signal.signal(signal.SIGUSR1, dump)
+    @kopf.on.startup()
+    async def bench_tracemalloc(**_: Any) -> None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump)
 
 
 def _memdump(path: str) -> None:
@@ -88,10 +98,10 @@ def _memdump(path: str) -> None:
 def main() -> int:
     from zoom_operator import handlers  # noqa: F401 - registers the operator's handlers first
 
-    if os.environ.get("BENCH_MEMDUMP"):
-        _memdump(os.environ["BENCH_MEMDUMP"])
     if os.environ.get("BENCH_TRACEMALLOC"):
         _trace_memory(os.environ["BENCH_TRACEMALLOC"])
+    elif os.environ.get("BENCH_MEMDUMP"):
+        _memdump(os.environ["BENCH_MEMDUMP"])
     lifetime = os.environ.get("BENCH_PEERING_LIFETIME")
     if lifetime:
         import kopf
