@@ -214,6 +214,8 @@ class AppWorker:
         self._credentials_pending: tuple[Mapping[str, Any] | None] | None = None
         self._token_expected: dict[str, Any] | None = None  # the token Secret as last rendered
         self._token_unsaved = False  # minted but not yet in the Secret (the write failed)
+        self._mint_requested = False  # renew-now or new credentials: mint at the first allowed moment
+        self._zoom_retry_after: datetime | None = None  # a 429's Retry-After from the token endpoint
         self._pending_rejection: tuple[str, tuple[dx.MintRecord, ...]] | None = (
             None  # from status, on restart
         )
@@ -306,7 +308,9 @@ class AppWorker:
                 self._blocked_fingerprint = None
                 self._retry_at = None
                 self._attempt = 0
-            await self._maybe_mint(body, spec, creds, now, force=credentials_changed or renew_requested)
+            if credentials_changed or renew_requested:
+                self._mint_requested = True  # served by the next attempt the budget and Zoom allow
+            await self._maybe_mint(body, spec, creds, now, force=self._mint_requested)
             await self._maybe_probe(body, spec, now)
             await self._maybe_check_owner(body, spec, now)
 
@@ -419,17 +423,21 @@ class AppWorker:
             return
         if self._blocked_fingerprint == creds.fingerprint:
             return
+        if self._zoom_retry_after is not None and now < self._zoom_retry_after:
+            return  # Zoom said when to come back (429 Retry-After): even a renew-now request waits
         if not force and self._retry_at is not None and now < self._retry_at:
             return
         if not self._budget.allows(now):
             return
         self._verify_at = None
+        self._mint_requested = False
         await self._record_attempt(self._clock())
         zoom = self._zoom_factory(spec.endpoints)
         outcome = await zoom.mint(creds.account_id, creds.client_id, creds.client_secret)
         at = self._clock()
         self._mints.append(dx.MintRecord(at=at, outcome=outcome))
         self._reporter.minted(self.ref, outcome)
+        self._zoom_retry_after = None
         if isinstance(outcome, TokenIssued):
             self._attempt = 0
             self._retry_at = None
@@ -465,6 +473,7 @@ class AppWorker:
             else self._config.owner_backoff
         )
         retry_after = outcome.retry_after if isinstance(outcome, RateLimited) else None
+        self._zoom_retry_after = retry_after
         self._retry_at = backoff.retry_at(at, self._attempt, self._rng.random(), retry_after=retry_after)
         self._attempt += 1
 
@@ -872,9 +881,17 @@ class AppWorker:
         candidates: list[datetime | None] = [self._probe_due, self._verify_at]
         blocked = self._blocked_fingerprint == creds.fingerprint
         if not blocked:
-            renewal = self._current_renew_at(spec) if self._token_valid(now) else now
+            renewal = (
+                self._current_renew_at(spec) if self._token_valid(now) and not self._mint_requested else now
+            )
             if self._retry_at is not None and renewal is not None and renewal <= self._retry_at:
                 renewal = self._retry_at
+            if (
+                self._zoom_retry_after is not None
+                and renewal is not None
+                and renewal < self._zoom_retry_after
+            ):
+                renewal = self._zoom_retry_after
             assert self._budget is not None
             if renewal is not None and renewal <= now and not self._budget.allows(now):
                 renewal = self._budget.next_allowed(now)
