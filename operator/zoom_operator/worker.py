@@ -45,7 +45,7 @@ from zoom_operator.kube.token_secret import (
     render_token_secret,
     rfc3339,
 )
-from zoom_operator.schedule import Backoff, MintBudget, next_probe_at, next_wakeup, renew_at
+from zoom_operator.schedule import Backoff, MintBudget, next_probe_at, renew_at
 from zoom_operator.secret import Secret
 from zoom_operator.spec import Endpoints, SpecError, ZoomAppSpec, parse_spec
 from zoom_operator.zoom.mapping import parse_user
@@ -72,6 +72,7 @@ VERIFY_FRESH_AFTER = timedelta(seconds=2)  # pause between fresh-token verificat
 CREDENTIALS_POLL = timedelta(seconds=15)  # while the credentials Secret is missing or unlabelled
 OWNER_CHECK_INTERVAL = timedelta(hours=1)  # role lookups with the app's own token
 FOREVER = timedelta(days=1)
+MIN_STEP_INTERVAL = timedelta(milliseconds=100)
 
 log = logging.getLogger("zoom_operator.worker")
 
@@ -878,33 +879,41 @@ class AppWorker:
             return now + CREDENTIALS_POLL
         if duplicate_of is not None:
             return now + FOREVER  # woken when the serving app goes away
-        candidates: list[datetime | None] = [self._probe_due, self._verify_at]
-        blocked = self._blocked_fingerprint == creds.fingerprint
-        if not blocked:
-            renewal = (
-                self._current_renew_at(spec) if self._token_valid(now) and not self._mint_requested else now
-            )
-            if self._retry_at is not None and renewal is not None and renewal <= self._retry_at:
-                renewal = self._retry_at
-            if (
-                self._zoom_retry_after is not None
-                and renewal is not None
-                and renewal < self._zoom_retry_after
-            ):
-                renewal = self._zoom_retry_after
-            assert self._budget is not None
-            if renewal is not None and renewal <= now and not self._budget.allows(now):
-                renewal = self._budget.next_allowed(now)
-            candidates.append(renewal)
+        candidates: list[datetime] = []
+        if self._token_valid(now) and self._probe_due is not None:
+            candidates.append(self._probe_due)
+        if self._blocked_fingerprint != creds.fingerprint:
+            mint_at = self._next_mint_at(spec, now)
+            if mint_at is not None:
+                candidates.append(mint_at)
         if self._token is not None and self._token.expires_at > now:
             candidates.append(self._token.expires_at)  # Ready flips when the token runs out
         if spec.auditor_ref and self._next_owner_check is not None:
             candidates.append(self._next_owner_check)
-        future = [c for c in candidates if c is not None and c > now]
-        due_now = [c for c in candidates if c is not None and c <= now]
-        if due_now and not future:
-            return now + timedelta(seconds=1)
-        return next_wakeup(now, min(future, default=None), None, None) if future else now + FOREVER
+        if not candidates:
+            return now + FOREVER
+        # Everything above is actionable when due (budget, backoff and Retry-After are already applied),
+        # so a due time means "step again now"; the floor keeps a mistake from becoming a hot loop.
+        return max(min(candidates), now + MIN_STEP_INTERVAL)
+
+    def _next_mint_at(self, spec: ZoomAppSpec, now: datetime) -> datetime | None:
+        """When the next token request may go out: the earliest reason to mint, held back by the backoff,
+        Zoom's Retry-After and the mint budget."""
+        wanted = [t for t in (self._verify_at,) if t is not None]
+        if self._mint_requested or not self._token_valid(now):
+            wanted.append(now)
+        renewal = self._current_renew_at(spec)
+        if renewal is not None:
+            wanted.append(renewal)
+        if not wanted:
+            return None
+        at = min(wanted)
+        if self._retry_at is not None and not self._mint_requested:
+            at = max(at, self._retry_at)
+        if self._zoom_retry_after is not None:
+            at = max(at, self._zoom_retry_after)
+        assert self._budget is not None
+        return max(at, self._budget.next_allowed(max(at, now)))
 
 
 def _trailing_rejections(mints: deque[dx.MintRecord]) -> list[ClientRejected]:

@@ -1,0 +1,337 @@
+"""The per-app worker's decisions, with in-memory Kubernetes and Zoom fakes and a hand-moved clock.
+
+The e2e tier proves the same behaviour against a real API server and the simulator; these tests pin
+the decisions themselves (when to mint, when not to) fast and exhaustively.
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from zoom_operator.kube.api import KubeError, ObjectRef
+from zoom_operator.kube.status import Transition
+from zoom_operator.secret import Secret
+from zoom_operator.worker import AppWorker, ClientIdRegistry, WorkerView
+from zoom_operator.zoom.outcomes import (
+    ApiOk,
+    ApiOutcome,
+    ClientRejected,
+    RateLimited,
+    TokenIssued,
+    TokenOutcome,
+    Transient,
+    Unauthorized,
+    ZoomRole,
+    ZoomUser,
+)
+
+START = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
+NS, APP, CREDS = "team-a", "bot", "bot-zoom"
+USER = {
+    "id": "u-owner",
+    "email": "dev-lead@example.com",
+    "status": "active",
+    "role_id": "r",
+    "role_name": "Admin",
+}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+class FakeKube:
+    """Secrets and ZoomApp status in memory, with resourceVersions like the API server."""
+
+    def __init__(self) -> None:
+        self.secrets: dict[ObjectRef, dict[str, Any]] = {}
+        self.status: dict[str, Any] = {}
+        self.version = 0
+
+    def put_credentials(self, secret: str = "demo-secret") -> None:
+        values = {"account_id": "acc", "client_id": "cid", "client_secret": secret}
+        self.secrets[ObjectRef(NS, CREDS)] = {
+            "metadata": {"name": CREDS, "labels": {"zoom-operator.io/credentials": "true"}},
+            "data": {k: base64.b64encode(v.encode()).decode() for k, v in values.items()},
+        }
+
+    async def get_secret(self, ref: ObjectRef) -> dict[str, Any] | None:
+        return self.secrets.get(ref)
+
+    async def create_secret(self, namespace: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        ref = ObjectRef(namespace, body["metadata"]["name"])
+        if ref in self.secrets:
+            raise KubeError(409, "AlreadyExists", "exists")
+        return self._store(ref, body)
+
+    async def replace_secret(self, ref: ObjectRef, body: Mapping[str, Any]) -> dict[str, Any]:
+        live = self.secrets[ref]
+        if body["metadata"].get("resourceVersion") != live["metadata"].get("resourceVersion"):
+            raise KubeError(409, "Conflict", "changed")
+        return self._store(ref, body)
+
+    async def patch_secret(self, ref: ObjectRef, patch: Mapping[str, Any]) -> dict[str, Any]:
+        return self.secrets[ref]
+
+    async def get_zoomapp(self, ref: ObjectRef) -> dict[str, Any] | None:
+        return None
+
+    async def patch_zoomapp_status(self, ref: ObjectRef, status: Mapping[str, Any]) -> dict[str, Any]:
+        for key, value in status.items():
+            if value is None:
+                self.status.pop(key, None)
+            else:
+                self.status[key] = value
+        return {"status": self.status}
+
+    def _store(self, ref: ObjectRef, body: Mapping[str, Any]) -> dict[str, Any]:
+        self.version += 1
+        stored = {**body, "metadata": {**body["metadata"], "resourceVersion": str(self.version)}}
+        self.secrets[ref] = stored
+        return stored
+
+    def condition(self, condition_type: str) -> tuple[str, str]:
+        for condition in self.status.get("conditions", []):
+            if condition["type"] == condition_type:
+                return condition["status"], condition["reason"]
+        raise AssertionError(f"no {condition_type} condition")
+
+
+class FakeZoom:
+    """Answers from a script: `mint_script` for the token endpoint, `probe_script` for GETs."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.mint_script: list[TokenOutcome] = []
+        self.probe_script: list[ApiOutcome] = []
+        self.mints = 0
+        self.probes = 0
+        self.ttl = 3600
+
+    def token(self) -> TokenIssued:
+        now = self.clock()
+        return TokenIssued(
+            access_token=Secret(f"token-{self.mints}"),
+            token_type="bearer",
+            issued_at=now,
+            expires_at=now + timedelta(seconds=self.ttl),
+            scopes=frozenset({"user:read:admin"}),
+            api_url=None,
+            owner_uid="u-owner",
+        )
+
+    async def mint(self, account_id: str, client_id: str, client_secret: Secret) -> TokenOutcome:
+        self.mints += 1
+        return self.mint_script.pop(0) if self.mint_script else self.token()
+
+    async def get(self, token: Secret, path: str, *, api_url: str | None = None) -> ApiOutcome:
+        self.probes += 1
+        return self.probe_script.pop(0) if self.probe_script else ApiOk(200, dict(USER))
+
+    async def get_user(self, token: Secret, user_id: str) -> ZoomUser | ApiOutcome:
+        raise AssertionError("no auditor in these tests")
+
+    async def get_role(self, token: Secret, role_id: str) -> ZoomRole | ApiOutcome:
+        raise AssertionError("the token may not read roles")
+
+
+class Reporter:
+    def __init__(self) -> None:
+        self.transitions: list[Transition] = []
+
+    def transition(self, ref: ObjectRef, body: Mapping[str, Any], change: Transition) -> None:
+        self.transitions.append(change)
+
+    def minted(self, ref: ObjectRef, outcome: TokenOutcome) -> None: ...
+
+    def published(self, ref: ObjectRef, state: WorkerView) -> None: ...
+
+    def forget(self, ref: ObjectRef) -> None: ...
+
+
+class Harness:
+    def __init__(self, **spec: Any) -> None:
+        self.clock = Clock()
+        self.kube = FakeKube()
+        self.kube.put_credentials()
+        self.zoom = FakeZoom(self.clock)
+        self.registry = ClientIdRegistry()
+        self.spec: dict[str, Any] = {
+            "credentialsSecretRef": {"name": CREDS},
+            "expectedOwner": {"email": "dev-lead@example.com"},
+            "mintBudgetPerHour": 6,
+            **spec,
+        }
+        self.annotations: dict[str, str] = {}
+        self.worker = self.new_worker()
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "metadata": {
+                "name": APP,
+                "namespace": NS,
+                "uid": "uid-1",
+                "generation": 1,
+                "creationTimestamp": "2026-11-29T08:00:00Z",
+                "annotations": self.annotations,
+            },
+            "spec": self.spec,
+            "status": dict(self.kube.status),
+        }
+
+    def new_worker(self) -> AppWorker:
+        """A fresh worker over the same cluster state: what an operator restart looks like."""
+        return AppWorker(
+            ref=ObjectRef(NS, APP),
+            body=self.body,
+            kube=self.kube,
+            zoom=lambda endpoints: self.zoom,
+            reporter=Reporter(),
+            registry=self.registry,
+            clock=self.clock,
+            rng=random.Random(7),
+        )
+
+    async def step(self) -> datetime:
+        return await self.worker.step()
+
+    async def run_until(self, seconds: float) -> None:
+        """Step at every wake-up the worker asks for, until `seconds` have passed."""
+        end = self.clock() + timedelta(seconds=seconds)
+        while True:
+            wakeup = await self.step()
+            if wakeup > end:
+                self.clock.now = end
+                return
+            self.clock.now = max(wakeup, self.clock() + timedelta(milliseconds=1))
+
+
+async def test_first_step_mints_once_stores_the_token_and_proves_it() -> None:
+    h = Harness()
+    await h.step()
+    assert (h.zoom.mints, h.zoom.probes) == (1, 1)
+    assert ObjectRef(NS, "bot-token") in h.kube.secrets
+    assert h.kube.condition("Ready") == ("True", "TokenVerified")
+    assert h.kube.condition("OwnerRoleChangeRequired") == ("False", "OwnerVerified")
+    assert h.kube.status["mints"]["total"] == 1
+
+
+async def test_a_restarted_worker_reuses_the_stored_token() -> None:
+    h = Harness()
+    await h.step()
+    h.clock.advance(120)
+    h.worker = h.new_worker()
+    await h.step()
+    assert h.zoom.mints == 1
+    assert h.kube.condition("Ready") == ("True", "TokenVerified")
+
+
+async def test_renews_from_the_real_expiry_once_per_lifetime() -> None:
+    h = Harness(renewBeforeSeconds=600)
+    await h.run_until(3 * 3600)
+    # floor: 3 h / (3600 - 600 - jitter) s per token ≈ 3.6 → 4 tokens, never more than one extra
+    assert 4 <= h.zoom.mints <= 5
+    assert h.kube.condition("Ready") == ("True", "TokenVerified")
+
+
+async def test_fresh_tokens_rejected_three_times_flag_the_owner_within_the_budget() -> None:
+    h = Harness(probe={"intervalSeconds": 60})
+    await h.step()
+    h.zoom.probe_script = [Unauthorized(124, "Invalid access token.")] * 10
+    await h.run_until(120)
+    assert h.kube.condition("OwnerRoleChangeRequired") == ("True", "FreshTokensRejected")
+    assert h.kube.condition("Ready") == ("False", "OwnerProblem")
+    assert h.zoom.mints == 1 + 3, "the first token plus three fresh ones, then no more"
+    await h.run_until(600)
+    assert h.zoom.mints == 4, "a raised flag is not proven again while it stands"
+
+
+async def test_invalid_client_is_confirmed_once_then_no_mint_until_the_secret_changes() -> None:
+    h = Harness(renewBeforeSeconds=600)
+    await h.step()
+    rejected = ClientRejected("invalid_client", "Invalid client_id or client_secret", 400)
+    h.zoom.mint_script = [rejected] * 10
+    h.clock.advance(3050)  # past the renewal time, before the expiry
+    await h.run_until(300)
+    assert h.zoom.mints == 1 + 2
+    assert h.kube.condition("SecretRotationRequired") == ("True", "ClientCredentialsRejected")
+    assert h.kube.condition("Ready") == ("True", "TokenVerified"), "the valid token keeps being served"
+
+    h.zoom.mint_script = []
+    h.kube.put_credentials("rotated-secret")
+    h.worker.credentials_event(h.kube.secrets[ObjectRef(NS, CREDS)])
+    await h.step()
+    assert h.zoom.mints == 4, "new credentials are tried at once"
+    assert h.kube.condition("SecretRotationRequired") == ("False", "CredentialsAccepted")
+
+
+async def test_renew_now_waits_for_zooms_retry_after() -> None:
+    h = Harness()
+    await h.step()
+    h.zoom.mint_script = [RateLimited(START + timedelta(seconds=300), "QPS", "Light", "Too many requests")]
+    h.annotations["zoom-operator.io/renew-now"] = "1"
+    await h.step()
+    assert h.zoom.mints == 2
+    h.annotations["zoom-operator.io/renew-now"] = "2"
+    await h.run_until(200)
+    assert h.zoom.mints == 2, "nothing before Retry-After, even when asked"
+    await h.run_until(200)
+    assert h.zoom.mints == 3, "the pending request is served once Zoom allows it"
+
+
+async def test_never_more_token_requests_than_the_budget() -> None:
+    h = Harness(mintBudgetPerHour=3)
+    h.zoom.mint_script = [Transient("server_error", "503", 503)] * 50
+    await h.run_until(3599)
+    assert h.zoom.mints == 3
+    assert h.kube.condition("Ready") in {("False", "MintBudgetExhausted"), ("False", "ZoomUnreachable")}
+
+
+async def test_an_outage_keeps_the_token_and_raises_no_human_flag() -> None:
+    h = Harness(probe={"intervalSeconds": 30})
+    await h.step()
+    h.zoom.probe_script = [Transient("timeout", "read timeout")] * 40
+    await h.run_until(900)
+    assert h.kube.condition("Ready") == ("True", "TokenVerified")
+    assert h.kube.condition("OwnerRoleChangeRequired")[0] != "True"
+    assert h.kube.condition("SecretRotationRequired")[0] != "True"
+    assert h.zoom.mints == 1
+
+
+@pytest.mark.parametrize("deleted", [True, False], ids=["deleted", "edited"])
+async def test_token_secret_deleted_or_edited_is_restored_without_a_mint(deleted: bool) -> None:
+    h = Harness()
+    await h.step()
+    ref = ObjectRef(NS, "bot-token")
+    original = h.kube.secrets[ref]["data"]
+    if deleted:
+        del h.kube.secrets[ref]
+        h.worker.token_secret_event(None)
+    else:
+        h.kube.secrets[ref] = {**h.kube.secrets[ref], "data": {**original, "access_token": "eA=="}}
+        h.worker.token_secret_event(h.kube.secrets[ref])
+    await h.step()
+    assert h.kube.secrets[ref]["data"] == original
+    assert h.zoom.mints == 1
+
+
+async def test_a_rejection_is_flagged_within_one_probe_interval_plus_ten_seconds() -> None:
+    h = Harness(probe={"intervalSeconds": 300})
+    await h.step()
+    h.clock.advance(1)
+    h.zoom.probe_script = [Unauthorized(124, "Invalid access token.")] * 10  # the owner loses the role now
+    await h.run_until(300 + 10)
+    assert h.kube.condition("OwnerRoleChangeRequired") == ("True", "FreshTokensRejected")
