@@ -16,6 +16,7 @@ import contextlib
 import logging
 import random
 import re
+import weakref
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -75,6 +76,25 @@ FOREVER = timedelta(days=1)
 MIN_STEP_INTERVAL = timedelta(milliseconds=100)
 
 log = logging.getLogger("zoom_operator.worker")
+
+# At most this many workers step at once in a process. When thousands of ZoomApps start together
+# (an operator restart, a new shard), every worker's first step would otherwise be in flight at once:
+# all of them wait in the Kubernetes client's thread pool, each holding its intermediate state, so
+# none is Ready until nearly all are and the process grew to over 1 GB at 10,000 apps
+# (bench/RESULTS.md). A step waits here only while that many others are running.
+MAX_CONCURRENT_STEPS = 128
+_STEP_SLOTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def step_slots() -> asyncio.Semaphore:
+    """The process-wide cap on concurrent steps (one per event loop)."""
+    loop = asyncio.get_running_loop()
+    slots = _STEP_SLOTS.get(loop)
+    if slots is None:
+        slots = _STEP_SLOTS[loop] = asyncio.Semaphore(MAX_CONCURRENT_STEPS)
+    return slots
 
 
 class KubeGateway(Protocol):
@@ -242,7 +262,8 @@ class AppWorker:
         try:
             while not stopped():
                 try:
-                    wakeup = await self.step()
+                    async with step_slots():
+                        wakeup = await self.step()
                 except KubeError as error:
                     log.warning("%s: Kubernetes API error, retrying in 10s: %s", self.ref, error)
                     wakeup = self._clock() + timedelta(seconds=10)
