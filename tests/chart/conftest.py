@@ -12,12 +12,6 @@ from typing import Any
 import pytest
 import yaml
 
-# The local control plane fixtures of the e2e tier (test_install.py installs the chart into it).
-# Imported, not shared: when tests/e2e runs in the same session it starts its own control plane.
-from tests.e2e.conftest import control_plane, kubectl, namespace, pytest_collection_finish
-
-__all__ = ["control_plane", "kubectl", "namespace", "pytest_collection_finish"]
-
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART = REPO_ROOT / "charts" / "zoom-operator"
 ALERTS = CHART / "files" / "alerts.yaml"

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
-from control_plane import ControlPlane
 
 from tests.support.operator import (
-    CRD_PATH,
     Cluster,
     OperatorProcess,
     credentials_secret,
@@ -28,50 +24,6 @@ pytestmark = pytest.mark.e2e
 SHORT_TTL = 40  # simulator tokens live this long in renewal tests
 APP = "meetings-bot"
 CREDS = "meetings-bot-zoom"
-
-
-@pytest.fixture(scope="session")
-def crd_installed(control_plane: ControlPlane) -> None:
-    control_plane.kubectl("apply", "--server-side", "-f", str(CRD_PATH))
-    control_plane.kubectl(
-        "wait", "--for=condition=Established", "crd/zoomapps.zoom-operator.io", "--timeout=60s"
-    )
-
-
-@pytest.fixture
-def sim() -> Iterator[SimulatorProcess]:
-    with SimulatorProcess() as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def cluster(
-    kubectl: Callable[..., subprocess.CompletedProcess[str]], namespace: str, crd_installed: None
-) -> Cluster:
-    return Cluster(kubectl, namespace)
-
-
-@pytest.fixture
-def start_operator(
-    control_plane: ControlPlane, namespace: str, tmp_path: Path
-) -> Iterator[Callable[..., OperatorProcess]]:
-    started: list[OperatorProcess] = []
-
-    def start(*extra_args: str) -> OperatorProcess:
-        proc = OperatorProcess(
-            control_plane.kubeconfig,
-            tmp_path / f"operator-{len(started)}.log",
-            namespaces=[namespace],
-            extra_args=extra_args,
-        )
-        started.append(proc.start())
-        return proc
-
-    yield start
-    for proc in started:
-        proc.stop()
-    for proc in started:
-        print(f"--- {proc.log_path.name} ---\n{proc.logs()[-6000:]}")
 
 
 def _deploy(cluster: Cluster, sim: SimulatorProcess, **spec: Any) -> None:
