@@ -28,6 +28,10 @@ from zoom_operator.zoom.pool import BoundedTransport
 
 log = logging.getLogger("zoom_operator")
 
+# A peered replica serves an app only once kopf's resume has held this long (at most; half the peering
+# lifetime when that is shorter). See serve_zoomapp.
+PEERING_SETTLE_SECONDS = 5.0
+
 
 @dataclass
 class OperatorOptions:
@@ -55,6 +59,14 @@ class Runtime:
     secret_users: dict[ObjectRef, set[ObjectRef]] = field(default_factory=dict)  # Secret -> ZoomApps
     app_secrets: dict[ObjectRef, tuple[ObjectRef, ...]] = field(default_factory=dict)  # ZoomApp -> Secrets
     seen: dict[ObjectRef, tuple[int, str | None, tuple[str, str]]] = field(default_factory=dict)
+    settings: kopf.OperatorSettings | None = None
+
+    def peering_settle(self) -> float:
+        """How long a daemon waits before serving: 0 standalone, else see PEERING_SETTLE_SECONDS."""
+        peering = self.settings.peering if self.settings is not None else None
+        if peering is None or peering.standalone:
+            return 0.0
+        return min(PEERING_SETTLE_SECONDS, peering.lifetime / 2)
 
     def zoom(self, endpoints: Endpoints) -> ZoomClient:
         client = self.zoom_clients.get(endpoints)
@@ -141,6 +153,7 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         kube=KubeApi(api_client, max_workers=options.kube_workers),
         http=http,
         metrics=metrics,
+        settings=settings,
     )
 
 
@@ -162,6 +175,19 @@ async def serve_zoomapp(
 ) -> None:
     rt = runtime()
     ref = ObjectRef(namespace or "", name)
+    # kopf resumes a peered replica whenever its latest peering event shows no live peer of a higher
+    # priority (kopf/_core/engines/peering.py, process_peering_event), and that can last a moment only:
+    # of replicas started together, the first one up sees a KopfPeering without the others' entries
+    # until their first keep-alives land; and a peer's entry deleted as dead (its keep-alive late) is
+    # back at its next keep-alive. kopf then pauses this replica and stops this daemon
+    # (OPERATOR_PAUSING), but a worker started at once may already have a token request out: two
+    # minters. So a peered replica mints only after the resume has held for the settle time.
+    settle = rt.peering_settle()
+    if settle > 0:
+        await stopped.wait(settle)
+        if stopped:
+            log.info("%s: not served: kopf paused this replica within %.0fs of resuming", ref, settle)
+            return
     worker = AppWorker(
         ref=ref,
         body=lambda: body,
