@@ -136,33 +136,41 @@ class WorkerView:
 
 
 class ClientIdRegistry:
-    """Process-wide: which ZoomApp serves each client_id. The oldest claimant wins; the others wait."""
+    """Process-wide: which ZoomApp serves each client_id. The oldest claimant wins; the others wait.
+
+    Every step claims, so both calls are O(claimants of one client_id): a release that scanned every
+    client_id took 88% of the operator's CPU at 10,000 apps (bench/RESULTS.md).
+    """
 
     def __init__(self) -> None:
         self._claims: dict[str, dict[ObjectRef, tuple[str, str]]] = {}
+        self._claimed: dict[ObjectRef, str] = {}  # ZoomApp -> the client_id it claims
         self._wakers: dict[ObjectRef, Callable[[str], None]] = {}
 
     def claim(
         self, client_id: str, ref: ObjectRef, created: str, wake: Callable[[str], None]
     ) -> ObjectRef | None:
         """Register `ref` for `client_id`; return the ZoomApp that serves it when that is not `ref`."""
-        self.release(ref, wake_others=False)
+        if self._claimed.get(ref) != client_id:
+            self.release(ref, wake_others=False)
         claims = self._claims.setdefault(client_id, {})
         claims[ref] = (created, str(ref))
+        self._claimed[ref] = client_id
         self._wakers[ref] = wake
         winner = min(claims, key=lambda r: claims[r])
         return None if winner == ref else winner
 
     def release(self, ref: ObjectRef, *, wake_others: bool = True) -> None:
-        for client_id, claims in list(self._claims.items()):
-            if claims.pop(ref, None) is not None:
-                if wake_others:
-                    for other in claims:
-                        waker = self._wakers.get(other)
-                        if waker:
-                            waker("duplicate")
-                if not claims:
-                    del self._claims[client_id]
+        client_id = self._claimed.pop(ref, None)
+        if client_id is not None:
+            claims = self._claims.get(client_id, {})
+            if claims.pop(ref, None) is not None and wake_others:
+                for other in claims:
+                    waker = self._wakers.get(other)
+                    if waker:
+                        waker("duplicate")
+            if not claims:
+                self._claims.pop(client_id, None)
         if wake_others:
             self._wakers.pop(ref, None)
 
