@@ -391,6 +391,17 @@ def _token_holder(s: Snapshot) -> str | None:
     if uid is not None and s.spec.expected_owner.matches_uid(uid) is False:
         return uid
     user = _owner_user(s)
+    expected_email = s.spec.expected_owner.email
+    if (
+        uid is not None
+        and s.spec.expected_owner.user_id is None
+        and user is not None
+        and expected_email is not None
+        and user.email.lower() == expected_email.lower()
+        and user.id != uid
+    ):
+        # only the email is expected: the lookup of that email tells its id, which the token's uid is not
+        return uid
     if user is not None and _looked_up_token_owner(s) and not _is_expected_owner(s, user):
         return _user(user)
     return None

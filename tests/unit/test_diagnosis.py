@@ -431,9 +431,9 @@ ROTATION_CASES = [
         healthy(
             token=held(issued(0, uid=OTHER_ID)), mints=(mint(0, issued(0, uid=OTHER_ID)),), spec=EMAIL_ONLY
         ),
-        "False",
-        "CredentialsAccepted",
-        id="uid-cannot-be-compared-with-an-email-only-owner",
+        "True",
+        "OwnershipTransferPending",
+        id="email-only-owner-compared-through-the-lookup-of-that-email",
     ),
     pytest.param(
         healthy(
@@ -1299,3 +1299,59 @@ def test_inserting_outages_anywhere_never_changes_the_human_action_flags(
     before, after = diagnose(s), diagnose(noisy)
     for old, new in zip(before.conditions()[1:], after.conditions()[1:], strict=True):
         assert (new.status, new.reason) == (old.status, old.reason)
+
+
+def test_email_only_expected_owner_is_matched_against_the_tokens_uid_through_the_lookup() -> None:
+    """Finding 1 of bench/RESULTS.md: a completed transfer with expectedOwner.email only was not flagged."""
+    from zoom_operator.secret import Secret
+    from zoom_operator.spec import parse_spec
+    from zoom_operator.zoom.outcomes import ApiOk, TokenIssued, ZoomUser
+
+    now = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+    spec = parse_spec(
+        {"credentialsSecretRef": {"name": "c"}, "expectedOwner": {"email": "Dev-Lead@example.com"}},
+        app_name="a",
+    )
+    token = TokenIssued(
+        access_token=Secret("t"),
+        token_type="bearer",
+        issued_at=now,
+        expires_at=now + timedelta(hours=1),
+        scopes=frozenset(),
+        api_url=None,
+        owner_uid="u-new-owner",
+    )
+    expected = ZoomUser(
+        id="u-owner",
+        email="dev-lead@example.com",
+        status="active",
+        role_id=None,
+        role_name=None,
+        account_id=None,
+    )
+
+    def snapshot(user: ZoomUser) -> Snapshot:
+        return Snapshot(
+            now=now,
+            spec=spec,
+            app="ns/a",
+            credentials_secret="ns/c",
+            token=TokenFacts(
+                issued_at=now, expires_at=token.expires_at, scopes=frozenset(), owner_uid=token.owner_uid
+            ),
+            mints=(MintRecord(at=now, outcome=token),),
+            probes=(ProbeRecord(at=now, token_issued_at=now, outcome=ApiOk(200, {})),),
+            owner=OwnerFacts(source="probe", checked_at=now, lookup=user, role=None),
+        )
+
+    flagged = diagnose(snapshot(expected)).secret_rotation_required
+    assert (flagged.status, flagged.reason) == ("True", dx.ROTATION_OWNERSHIP_TRANSFER_PENDING)
+    same = ZoomUser(
+        id="u-new-owner",
+        email="dev-lead@example.com",
+        status="active",
+        role_id=None,
+        role_name=None,
+        account_id=None,
+    )
+    assert diagnose(snapshot(same)).secret_rotation_required.status == "False"
