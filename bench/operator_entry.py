@@ -10,6 +10,8 @@ With BENCH_TRACEMALLOC=FILE, allocations are traced (25 frames) and SIGUSR1 writ
 sites to FILE (slow: for small runs). With BENCH_MEMDUMP=FILE, SIGUSR1 writes a census of live objects
 by type (count, shallow bytes), asyncio tasks and threads to FILE: cheap enough for 10,000 apps.
 
+BENCH_KOPF_WORKER_LIMIT=N (an experiment) caps kopf's concurrently running per-object workers at N.
+
 $KUBECONFIG must be set by the caller: the kubernetes client reads it when it is imported.
 """
 
@@ -102,6 +104,16 @@ def main() -> int:
         _trace_memory(os.environ["BENCH_TRACEMALLOC"])
     elif os.environ.get("BENCH_MEMDUMP"):
         _memdump(os.environ["BENCH_MEMDUMP"])
+    worker_limit = os.environ.get("BENCH_KOPF_WORKER_LIMIT")
+    if worker_limit:
+        import kopf
+
+        @kopf.on.startup()
+        async def bench_worker_limit(settings: kopf.OperatorSettings, **_: Any) -> None:
+            # An experiment, not the operator's setting: cap kopf's concurrent per-object workers.
+            settings.queueing.worker_limit = int(worker_limit)
+            settings.queueing.idle_timeout = 0.5
+
     lifetime = os.environ.get("BENCH_PEERING_LIFETIME")
     if lifetime:
         import kopf

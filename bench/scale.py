@@ -180,6 +180,8 @@ def run_one(args: argparse.Namespace, n: int, shards: int, root: Path) -> dict[s
         for index in range(shards):
             extra = ["--standalone"] + (["--shard", f"{index}/{shards}"] if shards > 1 else [])
             env = {"BENCH_MEMDUMP": str(run_dir / f"memdump-{index}.txt")}
+            if args.kopf_worker_limit:
+                env["BENCH_KOPF_WORKER_LIMIT"] = str(args.kopf_worker_limit)
             if args.tracemalloc:
                 env["BENCH_TRACEMALLOC"] = str(run_dir / f"tracemalloc-{index}.txt")
             operators.append(
@@ -365,6 +367,9 @@ def main() -> int:
     parser.add_argument("--profile-seconds", type=int, default=60)
     parser.add_argument("--tracemalloc", action="store_true", help="trace the first operator's allocations")
     parser.add_argument("--memdump", action="store_true", help="census of the first operator's live objects")
+    parser.add_argument(
+        "--kopf-worker-limit", type=int, help="experiment: cap kopf's concurrent per-object workers"
+    )
     parser.add_argument("--workdir", help="where runs keep logs (default bench/.runs)")
     parser.add_argument("--keep", action="store_true", help="keep each control plane's folder")
     parser.add_argument("--json", help="write the results here as JSON")
