@@ -17,7 +17,7 @@ expected human-action condition turns True.
 - secret rotated in Zoom only (new client secret, old one revoked at once)
 - ownership transferred (transfer to another admin, completed by a rotation that keeps the old secret
   usable, so the next token is the new owner's; these ZoomApps name expectedOwner by email and userId,
-  since the token names its owner by id: with `--transfer-email-only` the transfer goes unflagged)
+  since the token names its owner by id; `--transfer-email-only` gives the email alone)
    these three only show in a mint's answer (the `scope` field, `invalid_client`, the token's `uid`);
    the operator mints when the token is due for renewal, so the bound is the time until the next
    scheduled renewal (status.token.renewAt at the moment of the change) + 10 s; a rotated secret also
@@ -244,8 +244,8 @@ def part_scenarios(
             if surfaces == "mint":
                 spec.update(renewBeforeSeconds=MINT_RENEW_BEFORE, mintBudgetPerHour=120)
             if scenario == "ownership_transferred" and not args.transfer_email_only:
-                # A token names its owner by user id (`uid`); with expectedOwner.email alone the operator
-                # does not connect the two (bench/RESULTS.md), so these apps also give the user id.
+                # A token names its owner by user id (`uid`); these apps give the user id too. With
+                # --transfer-email-only they give the email alone (finding 1 in bench/RESULTS.md).
                 spec["expectedOwner"] = {"email": f"{key}@example.com", "userId": f"u-{key}"}
             items.append(
                 (secret_path(NS), credentials_secret(f"{key}-zoom", "acc", f"client-{key}", f"secret-{key}"))
@@ -477,7 +477,7 @@ def main() -> int:
     parser.add_argument(
         "--transfer-email-only",
         action="store_true",
-        help="ownership scenario with expectedOwner.email only (not flagged today)",
+        help="ownership scenario with expectedOwner.email only (finding 1 in bench/RESULTS.md)",
     )
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--workdir")
