@@ -60,6 +60,9 @@ class FakeKube:
         self.secrets: dict[ObjectRef, dict[str, Any]] = {}
         self.status: dict[str, Any] = {}
         self.version = 0
+        self.reads: list[ObjectRef] = []  # Secrets whose data was read
+        self.patches: list[tuple[ObjectRef, Mapping[str, Any]]] = []
+        self.zoomapps: dict[ObjectRef, dict[str, Any]] = {}
 
     def put_credentials(self, secret: str = "demo-secret") -> None:
         values = {"account_id": "acc", "client_id": "cid", "client_secret": secret}
@@ -69,7 +72,20 @@ class FakeKube:
         }
 
     async def get_secret(self, ref: ObjectRef) -> dict[str, Any] | None:
+        self.reads.append(ref)
         return self.secrets.get(ref)
+
+    async def get_secret_metadata(self, ref: ObjectRef) -> dict[str, Any] | None:
+        secret = self.secrets.get(ref)
+        return None if secret is None else {"metadata": dict(secret["metadata"])}
+
+    async def get_labelled_secret(self, ref: ObjectRef, selector: str) -> dict[str, Any] | None:
+        key, _, value = selector.partition("=")
+        secret = self.secrets.get(ref)
+        if secret is None or (secret["metadata"].get("labels") or {}).get(key) != value:
+            return None
+        self.reads.append(ref)
+        return secret
 
     async def create_secret(self, namespace: str, body: Mapping[str, Any]) -> dict[str, Any]:
         ref = ObjectRef(namespace, body["metadata"]["name"])
@@ -84,10 +100,14 @@ class FakeKube:
         return self._store(ref, body)
 
     async def patch_secret(self, ref: ObjectRef, patch: Mapping[str, Any]) -> dict[str, Any]:
-        return self.secrets[ref]
+        self.patches.append((ref, patch))
+        live = self.secrets[ref]
+        annotations = {**(live["metadata"].get("annotations") or {}), **patch["metadata"].get("annotations", {})}
+        live["metadata"] = {**live["metadata"], "annotations": annotations}
+        return live
 
     async def get_zoomapp(self, ref: ObjectRef) -> dict[str, Any] | None:
-        return None
+        return self.zoomapps.get(ref)
 
     async def patch_zoomapp_status(self, ref: ObjectRef, status: Mapping[str, Any]) -> dict[str, Any]:
         for key, value in status.items():
@@ -151,9 +171,13 @@ class FakeZoom:
 class Reporter:
     def __init__(self) -> None:
         self.transitions: list[Transition] = []
+        self.warnings: list[tuple[str, str]] = []
 
     def transition(self, ref: ObjectRef, body: Mapping[str, Any], change: Transition) -> None:
         self.transitions.append(change)
+
+    def warning(self, ref: ObjectRef, body: Mapping[str, Any], reason: str, message: str) -> None:
+        self.warnings.append((reason, message))
 
     def minted(self, ref: ObjectRef, outcome: TokenOutcome) -> None: ...
 
@@ -176,6 +200,8 @@ class Harness:
             **spec,
         }
         self.annotations: dict[str, str] = {}
+        self.generation = 1
+        self.reporter = Reporter()
         self.worker = self.new_worker()
 
     def body(self) -> dict[str, Any]:
@@ -184,7 +210,7 @@ class Harness:
                 "name": APP,
                 "namespace": NS,
                 "uid": "uid-1",
-                "generation": 1,
+                "generation": self.generation,
                 "creationTimestamp": "2026-11-29T08:00:00Z",
                 "annotations": self.annotations,
             },
@@ -199,7 +225,7 @@ class Harness:
             body=self.body,
             kube=self.kube,
             zoom=lambda endpoints: self.zoom,
-            reporter=Reporter(),
+            reporter=self.reporter,
             registry=self.registry,
             clock=self.clock,
             rng=random.Random(7),
