@@ -106,7 +106,8 @@ def test_unlabelled_credentials_secret_is_not_read_and_says_how_to_label_it(labe
     assert isinstance(problem, dx.CredentialsProblem)
     assert problem.reason == dx.READY_CREDENTIALS_INVALID
     assert "kubectl label secret -n team-a bot-zoom zoom-operator.io/credentials=true" in problem.message
-    assert "cid" not in problem.message and "s3cret" not in problem.message
+    assert "cid" not in problem.message
+    assert "s3cret" not in problem.message
 
 
 def test_token_secret_round_trips_and_detects_edits() -> None:
