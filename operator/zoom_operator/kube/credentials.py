@@ -51,8 +51,8 @@ def label_command(namespace: str, name: str) -> str:
 def unlabelled(namespace: str, ref: CredentialsSecretRef) -> CredentialsProblem:
     """The Secret exists but its writer has not consented to the operator reading it."""
     return _invalid(
-        f"Secret {namespace}/{ref.name} is not labelled {CREDENTIALS_LABEL}={CREDENTIALS_LABEL_VALUE}, so "
-        "the operator does not read it (only Secrets labelled for it are used as credentials). If it holds "
+        f"Secret {namespace}/{ref.name} is not labelled {CREDENTIALS_LABEL}={CREDENTIALS_LABEL_VALUE}, so it "
+        "is not read: zoom-operator uses only Secrets that their writer labelled as credentials. If it holds "
         f"this app's credentials, whoever manages the Secret runs: {label_command(namespace, ref.name)}"
     )
 
