@@ -116,7 +116,8 @@ exit codes:
      condition messages say who and what
   2  not healthy and no flag raised: could not tell (Zoom unreachable, 5xx, timeouts, rate
      limited, a rejection that did not repeat), or a problem neither flag covers (e.g. Ready
-     AppDisabled: only Zoom support can help; a wrong account id); read Ready's reason.
+     AppDisabled: only Zoom support can help; RequiredScopesMissing; a wrong account
+     id); read Ready's reason.
      Also bad input (flags, files, the Kubernetes Secret): one line on stderr.
 
 scopes:
