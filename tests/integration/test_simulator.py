@@ -1004,9 +1004,29 @@ def test_every_response_carries_a_tracking_id(zoom: Zoom) -> None:
         zoom.http.get("/"),
     ]
 
+    # Zoom's form in real transcripts: v=2.0;clid=<cluster>;rid=<request id>
     tracking_ids = [r.headers.get("x-zm-trackingid", "") for r in responses]
-    assert all(re.fullmatch(r"[0-9a-f-]{36}", t) for t in tracking_ids), tracking_ids
+    assert all(re.fullmatch(r"v=2\.0;clid=us05;rid=WEB_[0-9a-f]{32}", t) for t in tracking_ids), tracking_ids
     assert len(set(tracking_ids)) == len(tracking_ids)
+
+
+def test_tracking_id_cluster_is_configurable_and_checked(zoom: Zoom) -> None:
+    zoom.sim.admin("PATCH", "/_sim/config", {"tracking_cluster": "aw1"})
+    assert zoom.mint().headers["x-zm-trackingid"].startswith("v=2.0;clid=aw1;rid=WEB_")
+
+    refused = zoom.http.patch("/_sim/config", json={"tracking_cluster": "us05;rid=x"})
+    assert refused.status_code == 400
+    assert "tracking_cluster" in refused.json()["error"]
+
+
+def test_json_bodies_are_compact_like_zoom(zoom: Zoom) -> None:
+    token = zoom.token()
+
+    assert zoom.get("garbage", "/v2/users/me").content == b'{"code":124,"message":"Invalid access token."}'
+    assert zoom.mint(secret="wrong").content == (
+        b'{"reason":"Invalid client_id or client_secret","error":"invalid_client"}'
+    )
+    assert b'"id":"u-owner","first_name":"Dana"' in zoom.get(token, "/v2/users/me").content
 
 
 def test_log_names_method_path_status_and_tracking_id_but_never_tokens_or_secrets(zoom: Zoom) -> None:

@@ -7,7 +7,8 @@ secrets, faults, clock, flags) and read it back. JSON in, JSON out; a body of th
     GET    /_sim/tokens                 every access token issued (values included), oldest first
     POST   /_sim/reset                  back to the starting state: no tokens, faults, counters or flags
     PATCH  /_sim/config                 strict_body, rotation_revokes_tokens, scope_shrink_on_role_loss,
-                                        token_rps (null = off), token_ttl_seconds, clock_offset_seconds
+                                        token_rps (null = off), token_ttl_seconds, clock_offset_seconds,
+                                        tracking_cluster, page_token_ttl_seconds, max_page_size
     PATCH  /_sim/accounts/{accountId}   plan, rate_limits (null = the plan's table)
     PATCH  /_sim/users/{userId}         status, role_id
     DELETE /_sim/users/{userId}
@@ -22,6 +23,7 @@ secrets, faults, clock, flags) and read it back. JSON in, JSON out; a body of th
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -47,6 +49,7 @@ from zoom_operator.simulator.state import (
     dump_state,
     parse_rate_limits,
 )
+from zoom_operator.simulator.wire import json_response
 from zoom_operator.simulator.world import World
 
 TRANSFER_WINDOW_SECONDS = 30 * 86400  # Zoom cancels a transfer not completed within 30 days
@@ -64,10 +67,10 @@ def _answer(handler: AdminHandler, status: int = 200) -> Callable[[web.Request],
         try:
             result = await handler(request)
         except Invalid as exc:
-            return web.json_response({"error": str(exc)}, status=400)
+            return json_response({"error": str(exc)}, status=400)
         except NotFound as exc:
-            return web.json_response({"error": str(exc)}, status=404)
-        return web.json_response(result, status=status)
+            return json_response({"error": str(exc)}, status=404)
+        return json_response(result, status=status)
 
     return handle
 
@@ -176,7 +179,14 @@ class AdminApi:
         token_rps = fields.optional_int("token_rps", minimum=1)
         token_ttl_seconds = fields.optional_int("token_ttl_seconds", minimum=1)
         clock_offset_seconds = fields.optional_number("clock_offset_seconds")
+        tracking_cluster = fields.optional_string("tracking_cluster")
+        page_token_ttl_seconds = fields.optional_int("page_token_ttl_seconds", minimum=1)
+        max_page_size = fields.optional_int("max_page_size", minimum=1)
         fields.done_with_any()
+        if tracking_cluster is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", tracking_cluster):
+            fields.fail(
+                f"'tracking_cluster' must be 1-32 letters, digits, '-' or '_', got {tracking_cluster!r}"
+            )
         if strict_body is not None:
             config.strict_body = strict_body
         if rotation_revokes_tokens is not None:
@@ -189,6 +199,12 @@ class AdminApi:
             config.token_ttl_seconds = token_ttl_seconds
         if clock_offset_seconds is not None:
             config.clock_offset_seconds = clock_offset_seconds
+        if tracking_cluster is not None:
+            config.tracking_cluster = tracking_cluster
+        if page_token_ttl_seconds is not None:
+            config.page_token_ttl_seconds = page_token_ttl_seconds
+        if max_page_size is not None:
+            config.max_page_size = max_page_size
         return vars(config).copy()
 
     async def patch_account(self, request: web.Request) -> object:

@@ -17,13 +17,14 @@ from aiohttp import web
 
 from zoom_operator.simulator.rest import REJECTION
 from zoom_operator.simulator.state import App, ClientSecret
+from zoom_operator.simulator.wire import json_response
 from zoom_operator.simulator.world import World
 
 GRANT_TYPE = "account_credentials"
 
 
 def oauth_error(http_status: int, error: str, reason: str) -> web.Response:
-    return web.json_response({"reason": reason, "error": error}, status=http_status)
+    return json_response({"reason": reason, "error": error}, status=http_status)
 
 
 def basic_credentials(header: str | None) -> tuple[str, str] | None:
@@ -125,7 +126,7 @@ class TokenEndpoint:
             slot=self._slot(app, param("index")),
         )
         world.stats.tokens_issued[client_id] += 1
-        return web.json_response(
+        return json_response(
             {
                 "access_token": token.jwt,
                 "token_type": "bearer",
