@@ -1,9 +1,14 @@
 """`POST /oauth/token` with `grant_type=account_credentials`: reference "Simulator spec / POST
 /oauth/token", rules 1-10 evaluated in order, first failure wins.
 
-Parameters come from the form body; when `strict_body` is off, the query string may supply them too
-(old samples do that, and Zoom used to accept it). A JSON body cannot carry the grant, so it is
-answered `unsupported_grant_type`, as Zoom does.
+`grant_type` and `account_id` may come in an `application/x-www-form-urlencoded` body or in the query
+string: Zoom's S2S OAuth documentation shows them as query parameters of `POST /oauth/token` and
+Zoom's own SDK (Rivet) sends a form body [DOC / CODE]; a body parameter wins over the same one in the
+query. `strict_body` (off by default; `--strict-body` or `PATCH /_sim/config`) models one forum
+report of `400 Bad Request` for query-string parameters that went away once they moved into a form
+body [REPORTED, a single thread]: with it on, the query string is ignored and a request whose
+parameters are only there is refused. A JSON body cannot carry the grant, so it is answered
+`unsupported_grant_type`, as Zoom does [REPORTED].
 """
 
 from __future__ import annotations
