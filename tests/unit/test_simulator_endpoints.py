@@ -7,7 +7,6 @@ tests/integration/test_simulator.py covers the same over a real simulator proces
 from __future__ import annotations
 
 import base64
-
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
