@@ -80,7 +80,9 @@ def rivet() -> NodeDriver:
     if node is None or npm is None:
         pytest.skip("node and npm are needed for the Node client conformance tests")
     lock = (NODE_SOURCES / "package-lock.json").read_bytes()
-    folder = _cache_root() / hashlib.sha256(lock + (NODE_SOURCES / "package.json").read_bytes()).hexdigest()[:16]
+    folder = (
+        _cache_root() / hashlib.sha256(lock + (NODE_SOURCES / "package.json").read_bytes()).hexdigest()[:16]
+    )
     if not (folder / "node_modules" / ".package-lock.json").exists():
         folder.mkdir(parents=True, exist_ok=True)
         for name in ("package.json", "package-lock.json"):

@@ -27,12 +27,14 @@ def call(client: str, endpoint: str, name: str | None = None, **args: Any) -> di
     return step
 
 
-def test_token_then_users_me_by_email_and_the_paged_list(simulator: SimulatorProcess, rivet: NodeDriver) -> None:
+def test_token_then_users_me_by_email_and_the_paged_list(
+    simulator: SimulatorProcess, rivet: NodeDriver
+) -> None:
     # Real Zoom (ref §1): 200 {"access_token", "token_type":"bearer", "expires_in":3599, "scope":"a b"}; Rivet
-    # checks those three types. Ref §5 / "Endpoints": GET /users/me is the token's owner, a user is found by id
-    # or email, an unknown one is 404 {"code":1001,"message":"User does not exist: <id>."}; GET /users lists
-    # `status=active` users by default with `page_size` and `next_page_token` pagination (Zoom's pagination
-    # docs), and every answer carries x-zm-trackingid (ref §2).
+    # checks those three types. Ref §5 / "Endpoints": GET /users/me is the token's owner, a user is found by
+    # id or email, an unknown one is 404 {"code":1001,"message":"User does not exist: <id>."}; GET /users
+    # lists `status=active` users by default with `page_size` and `next_page_token` pagination (Zoom's
+    # pagination docs), and every answer carries x-zm-trackingid (ref §2).
     out = rivet.run(
         simulator,
         [
@@ -50,7 +52,8 @@ def test_token_then_users_me_by_email_and_the_paged_list(simulator: SimulatorPro
         ],
     )
 
-    assert out["token"]["ok"] and out["token"]["data"].count(".") == 2
+    assert out["token"]["ok"]
+    assert out["token"]["data"].count(".") == 2
     me = out["me"]
     assert me["ok"], me
     assert (me["data"]["id"], me["data"]["email"], me["data"]["status"]) == (
@@ -126,10 +129,12 @@ def test_meeting_create_get_update_list_delete_then_delete_again(
     assert (out["gone"]["ok"], out["gone"]["message"]) == (False, gone)
 
 
-def test_rate_limit_is_429_with_zoom_rate_limit_headers(simulator: SimulatorProcess, rivet: NodeDriver) -> None:
-    # Real Zoom (ref §7): an account over an endpoint label's per-second limit gets 429
-    # {"code":429,"message":"You have reached the maximum per-second rate limit for this API. Try again later."}
-    # with X-RateLimit-Category / -Type: QPS / -Limit / -Remaining: 0. GET /users/{userId} is Light.
+def test_rate_limit_is_429_with_zoom_rate_limit_headers(
+    simulator: SimulatorProcess, rivet: NodeDriver
+) -> None:
+    # Real Zoom (ref §7): an account over an endpoint label's per-second limit gets 429 {"code":429,
+    # "message":"You have reached the maximum per-second rate limit for this API. Try again later."} with
+    # X-RateLimit-Category / -Type: QPS / -Limit / -Remaining: 0. GET /users/{userId} is Light.
     simulator.admin("PATCH", "/_sim/accounts/acc-demo", {"rate_limits": {"Light": {"per_second": 1}}})
 
     out = rivet.run(simulator, [call("users", "users.getUser", path={"userId": "me"}) for _ in range(4)])
@@ -140,7 +145,11 @@ def test_rate_limit_is_429_with_zoom_rate_limit_headers(simulator: SimulatorProc
         '[429/429]: "You have reached the maximum per-second rate limit for this API. Try again later."'
     )
     headers = limited[0]["wire"]["headers"]
-    assert (headers["x-ratelimit-category"], headers["x-ratelimit-type"], headers["x-ratelimit-remaining"]) == (
+    assert (
+        headers["x-ratelimit-category"],
+        headers["x-ratelimit-type"],
+        headers["x-ratelimit-remaining"],
+    ) == (
         "Light",
         "QPS",
         "0",
@@ -162,7 +171,12 @@ def test_owner_role_losing_the_s2s_permission_fails_every_call_while_minting_wor
         simulator,
         [
             call("users", "users.getUser", "before", path={"userId": "me"}),
-            {"op": "sim", "method": "PATCH", "path": "/_sim/roles/role-admin", "body": {"privileges": without_s2s}},
+            {
+                "op": "sim",
+                "method": "PATCH",
+                "path": "/_sim/roles/role-admin",
+                "body": {"privileges": without_s2s},
+            },
             call("users", "users.getUser", "cached", path={"userId": "me"}),
             {"op": "clients", "clientSecret": "demo-secret"},
             {"op": "token", "client": "meetings", "name": "fresh"},
@@ -173,7 +187,8 @@ def test_owner_role_losing_the_s2s_permission_fails_every_call_while_minting_wor
 
     assert out["before"]["ok"]
     assert (out["cached"]["ok"], out["cached"]["message"]) == (False, INVALID_TOKEN)
-    assert out["fresh"]["ok"] and out["fresh"]["data"]  # minting still works
+    assert out["fresh"]["ok"]  # minting still works
+    assert out["fresh"]["data"]
     assert (out["create"]["ok"], out["create"]["message"]) == (False, INVALID_TOKEN)
     assert out["list"]["message"] == '[401/124]: "Invalid access token."'
 
@@ -187,7 +202,13 @@ def test_rotation_rejects_the_old_secret_with_invalid_client_and_the_new_one_wor
         simulator,
         [
             {"op": "token", "client": "meetings", "name": "before"},
-            {"op": "sim", "method": "POST", "path": "/_sim/apps/demo-client/rotate", "body": {}, "name": "rotate"},
+            {
+                "op": "sim",
+                "method": "POST",
+                "path": "/_sim/apps/demo-client/rotate",
+                "body": {},
+                "name": "rotate",
+            },
             {"op": "clients", "clientSecret": "demo-secret"},
             {"op": "token", "client": "meetings", "name": "old"},
             {"op": "clients", "clientSecret": "${rotate.data.client_secret}"},
@@ -202,5 +223,6 @@ def test_rotation_rejects_the_old_secret_with_invalid_client_and_the_new_one_wor
         "status": 400,
         "data": {"reason": "Invalid client_id or client_secret", "error": "invalid_client"},
     }
-    assert out["new"]["ok"] and out["new"]["data"] != out["before"]["data"]
+    assert out["new"]["ok"]
+    assert out["new"]["data"] != out["before"]["data"]
     assert out["me"]["data"]["id"] == "u-owner"
