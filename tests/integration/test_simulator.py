@@ -1135,6 +1135,22 @@ def test_new_endpoints_are_rate_limited_in_their_label(
     assert limited[0].headers["X-RateLimit-Remaining"] == "0"
 
 
+def test_an_endpoint_rate_label_can_be_changed_at_run_time(zoom: Zoom) -> None:
+    token = zoom.token()
+    zoom.sim.admin("PATCH", "/_sim/config", {"rate_labels": {"GET /v2/users": "Heavy"}})
+
+    response = zoom.get(token, "/v2/users")
+    unknown = zoom.http.patch("/_sim/config", json={"rate_labels": {"GET /v2/nope": "Light"}})
+    bad_label = zoom.http.patch("/_sim/config", json={"rate_labels": {"GET /v2/users": "Feather"}})
+
+    assert response.headers["X-RateLimit-Category"] == "Heavy"
+    assert zoom.get(token, "/v2/users/me").headers["X-RateLimit-Category"] == "Light"
+    assert unknown.status_code == 400
+    assert "GET /v2/meetings/{meetingId}" in unknown.json()["error"]
+    assert bad_label.status_code == 400
+    assert "Light, Medium or Heavy" in bad_label.json()["error"]
+
+
 def test_meeting_updates_count_toward_the_daily_100_creates_and_updates_per_user(zoom: Zoom) -> None:
     zoom.sim.admin(
         "PATCH",

@@ -162,6 +162,8 @@ class Config:
     tracking_cluster: str = "us05"  # [INVENTED] the `clid` in x-zm-trackingid
     page_token_ttl_seconds: int = 900  # [DOC] "The next page token expires after 15 minutes"
     max_page_size: int = 300  # [DOC] list endpoints: page_size maximum 300; larger is capped [INVENTED]
+    # per-endpoint rate-limit label overrides, keyed "METHOD /v2/path/{template}"
+    rate_labels: dict[str, Label] = field(default_factory=dict)
 
 
 @dataclass
