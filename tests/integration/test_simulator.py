@@ -871,7 +871,7 @@ def test_update_meeting_refuses_a_bad_body_and_changes_nothing(
 
 
 @pytest.mark.parametrize("method", ["GET", "PATCH"])
-@pytest.mark.parametrize("meeting_id", ["98765432100", "not-a-number"])
+@pytest.mark.parametrize("meeting_id", ["98765432100", "not-a-number", "٣", "9" * 5000])
 def test_unknown_meeting_on_get_or_update_is_404_code_3001(zoom: Zoom, method: str, meeting_id: str) -> None:
     response = zoom.call(zoom.token(), method, f"/v2/meetings/{meeting_id}", json={"topic": "x"})
 

@@ -75,9 +75,20 @@ def test_page_number_is_the_legacy_way_to_the_same_pages() -> None:
 def test_page_size_above_the_maximum_is_capped() -> None:
     assert PageTokens().request({"page_size": "1000"}, "k", NOW, 300).page_size == 300
     assert PageTokens().request({"page_size": "1000"}, "k", NOW, 50).page_size == 50
+    assert PageTokens().request({"page_size": "9" * 5000}, "k", NOW, 300).page_size == 300
+    assert PageTokens().request({"page_size": "007"}, "k", NOW, 300).page_size == 7
 
 
-@pytest.mark.parametrize("value", ["0", "-1", "x", "1.5", "٣"])
+def test_a_page_number_past_the_end_is_an_empty_page() -> None:
+    tokens = PageTokens()
+    wanted = tokens.request({"page_number": "9" * 5000}, "k", NOW, 300)
+
+    page = tokens.page([1, 2, 3], wanted, "k", NOW, TTL)
+
+    assert (page.items, page.next_page_token, page.total_records) == ([], "", 3)
+
+
+@pytest.mark.parametrize("value", ["0", "000", "-1", "x", "1.5", "٣"])
 @pytest.mark.parametrize("name", ["page_size", "page_number"])
 def test_bad_numbers_name_their_field(name: str, value: str) -> None:
     with pytest.raises(PagingError) as raised:

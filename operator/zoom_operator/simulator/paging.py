@@ -29,6 +29,7 @@ from typing import Generic, TypeVar
 DEFAULT_PAGE_SIZE = 30
 _TOKEN_ALPHABET = string.ascii_letters + string.digits
 _TOKEN_LENGTH = 35
+_HUGE = 10**12  # any larger count means the same: past the end (and Python refuses very long int strings)
 INVALID_TOKEN_MESSAGE = "The next page token is invalid or expired."
 
 T = TypeVar("T")
@@ -81,9 +82,10 @@ def _positive_int(query: Mapping[str, str], name: str) -> int | None:
     text = query.get(name)
     if text is None or text == "":
         return None
-    if not text.isascii() or not text.isdigit() or int(text) < 1:
+    digits = text.lstrip("0")
+    if not text.isascii() or not text.isdigit() or not digits:
         raise PagingError(name)
-    return int(text)
+    return _HUGE if len(digits) > 12 else min(int(digits), _HUGE)
 
 
 class PageTokens:

@@ -285,7 +285,8 @@ class RestApi:
 
     def _meeting(self, request: web.Request, caller: Caller) -> Meeting | None:
         meeting_id = request.match_info["meetingId"]
-        meeting = self.world.state.meetings.get(int(meeting_id)) if meeting_id.isdigit() else None
+        numeric = meeting_id.isascii() and meeting_id.isdigit() and len(meeting_id) <= 20
+        meeting = self.world.state.meetings.get(int(meeting_id)) if numeric else None
         return meeting if meeting is not None and meeting.account_id == caller.account.id else None
 
     def _page(self, request: web.Request, items: list[T], query_key: str) -> Page[T] | web.Response:
