@@ -5,6 +5,7 @@ clients, installed by `npm ci` from tests/conformance/node/package-lock.json int
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -83,18 +84,20 @@ def rivet() -> NodeDriver:
     folder = (
         _cache_root() / hashlib.sha256(lock + (NODE_SOURCES / "package.json").read_bytes()).hexdigest()[:16]
     )
-    if not (folder / "node_modules" / ".package-lock.json").exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        for name in ("package.json", "package-lock.json"):
-            shutil.copyfile(NODE_SOURCES / name, folder / name)
-        installed = subprocess.run(
-            [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=folder,
-            capture_output=True,
-            text=True,
-            timeout=NPM_CI_TIMEOUT_SECONDS,
-            check=False,
-        )
-        assert installed.returncode == 0, f"npm ci failed in {folder}:\n{installed.stderr}"
-    shutil.copyfile(NODE_SOURCES / "driver.mjs", folder / "driver.mjs")
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder.parent / f"{folder.name}.lock").open("w") as lock_file:  # one installer at a time
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        if not (folder / "node_modules" / ".package-lock.json").exists():
+            for name in ("package.json", "package-lock.json"):
+                shutil.copyfile(NODE_SOURCES / name, folder / name)
+            installed = subprocess.run(
+                [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
+                cwd=folder,
+                capture_output=True,
+                text=True,
+                timeout=NPM_CI_TIMEOUT_SECONDS,
+                check=False,
+            )
+            assert installed.returncode == 0, f"npm ci failed in {folder}:\n{installed.stderr}"
+        shutil.copyfile(NODE_SOURCES / "driver.mjs", folder / "driver.mjs")
     return NodeDriver(node, folder)
