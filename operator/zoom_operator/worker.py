@@ -393,9 +393,21 @@ class AppWorker:
                 self._attempt = 0
             if credentials_changed or renew_requested:
                 self._mint_requested = True  # served by the next attempt the budget and Zoom allow
+            proven_before = self._proven_client_id == creds.client_id_fingerprint
             await self._maybe_mint(body, spec, creds, now, force=self._mint_requested)
-            await self._maybe_probe(body, spec, now)
-            await self._maybe_check_owner(body, spec, now)
+            if not proven_before and self._proven_client_id == creds.client_id_fingerprint:
+                # the first token proves the client ID: claim it now, so that no other ZoomApp mints
+                # for it in the meantime (and stop here if an older one proved it first)
+                duplicate_of = self._registry.claim(
+                    creds.client_id,
+                    self.ref,
+                    str(meta.get("creationTimestamp") or ""),
+                    self.wake,
+                    proven=True,
+                )
+            if duplicate_of is None:
+                await self._maybe_probe(body, spec, now)
+                await self._maybe_check_owner(body, spec, now)
 
         snapshot = self._snapshot(spec, now, duplicate_of)
         diagnosis = dx.diagnose(snapshot)

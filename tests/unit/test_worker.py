@@ -566,3 +566,22 @@ async def test_a_bare_404_on_the_probe_is_no_proof_and_no_owner_verdict() -> Non
     await h.step()
     assert h.kube.condition("Ready")[0] == "Unknown"
     assert h.kube.condition("OwnerRoleChangeRequired")[0] != "True"
+
+
+async def test_a_second_zoomapp_with_the_same_client_id_mints_nothing_once_the_first_has_minted() -> None:
+    h = Harness()
+    await h.step()  # the first app mints: its client ID is proven at once
+    second = AppWorker(
+        ref=ObjectRef(NS, "second-bot"),
+        body=lambda: {**h.body(), "metadata": {**h.body()["metadata"], "name": "second-bot", "uid": "uid-2",
+                                               "creationTimestamp": "2026-11-29T08:30:00Z"}},
+        kube=h.kube,
+        zoom=lambda endpoints: h.zoom,
+        reporter=Reporter(),
+        registry=h.registry,
+        clock=h.clock,
+        rng=random.Random(3),
+    )  # fmt: skip
+    await second.step()
+    assert h.zoom.mints == 1
+    assert ObjectRef(NS, "second-bot-token") not in h.kube.secrets
