@@ -3,7 +3,7 @@
 # Dockerfile without a daemon), podman and runc (run the image; crun fails on hybrid-cgroup hosts),
 # mmdebstrap (a local stand-in for the base image when the registry cannot be reached).
 #
-#   tools/get-container-tools.sh        # no-op when all four are on PATH
+#   tools/get-container-tools.sh        # no-op when all four are on PATH; prints podman's path
 #
 # Needs root and apt-get (Debian/Ubuntu). Elsewhere, install those four with your package manager.
 set -euo pipefail
@@ -14,6 +14,7 @@ for tool in "${TOOLS[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if [[ ${#missing[@]} -eq 0 ]]; then
+  command -v podman
   exit 0
 fi
 
@@ -30,3 +31,4 @@ fi
 for tool in "${TOOLS[@]}"; do
   command -v "$tool" >/dev/null || { echo "get-container-tools: $tool still missing after apt-get" >&2; exit 1; }
 done
+command -v podman
