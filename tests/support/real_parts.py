@@ -32,7 +32,9 @@ def tool(script: str, *args: str, timeout: float = 1800) -> str:
         [str(TOOLS / script), *args], capture_output=True, text=True, timeout=timeout, check=False
     )
     if result.returncode != 0:
-        raise AssertionError(f"tools/{script} {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+        raise AssertionError(
+            f"tools/{script} {' '.join(args)} failed ({result.returncode}):\n{result.stderr}"
+        )
     lines = result.stdout.strip().splitlines()
     assert lines, f"tools/{script} printed nothing"
     return lines[-1]
@@ -86,7 +88,11 @@ class PrometheusProcess:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         config = {
-            "global": {"scrape_interval": interval, "evaluation_interval": interval, "scrape_timeout": interval},
+            "global": {
+                "scrape_interval": interval,
+                "evaluation_interval": interval,
+                "scrape_timeout": interval,
+            },
             "rule_files": [str(path) for path in rule_files],
             "scrape_configs": [
                 # honor_labels, as the chart's ServiceMonitor sets it: the series' own `namespace` and

@@ -295,10 +295,10 @@ class ControlPlane:
     """etcd + kube-apiserver on loopback. Use as a context manager, or `start()` / `stop()`.
 
     `controller_manager=False` runs only etcd and the API server (nothing garbage-collects, namespaces
-    stay Terminating). `directory=None` uses a temporary folder removed by `stop()`; a given folder is kept (its logs
-    stay for inspection; the etcd data is wiped on the next start). `detach=True` lets the processes
-    outlive this Python process (the CLI's `up`); otherwise the kernel also SIGKILLs them
-    if this process dies without calling `stop()`.
+    stay Terminating). `directory=None` uses a temporary folder removed by `stop()`; a given folder is
+    kept (its logs stay for inspection; the etcd data is wiped on the next start). `detach=True` lets
+    the processes outlive this Python process (the CLI's `up`); otherwise the kernel also SIGKILLs
+    them if this process dies without calling `stop()`.
     """
 
     def __init__(
