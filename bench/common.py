@@ -615,6 +615,14 @@ def write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2, default=str) + "\n")
 
 
+def write_figures(results: Path) -> None:
+    """PNG figures next to results.json (bench/plots.py; matplotlib is in the bench extra)."""
+    from plots import plot  # bench/ is on sys.path for its scripts
+
+    for path in plot(results):
+        log(f"figure: {path}")
+
+
 def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(" --- " for _ in headers) + "|"]
     for row in rows:

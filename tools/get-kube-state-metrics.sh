@@ -45,7 +45,7 @@ src="$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p' "$work/module.json")"
 ldflags="-s -w -X github.com/prometheus/common/version.Version=${KSM_VERSION#v}"
 ldflags+=" -X github.com/prometheus/common/version.Revision=module-proxy"
 (cd "$src" && go mod download && go build -ldflags "$ldflags" -o "$work/kube-state-metrics" .)
-"$work/kube-state-metrics" --version >&2 || true
+"$work/kube-state-metrics" version >&2
 mv -f "$work/kube-state-metrics" "$target"
 echo "get-kube-state-metrics: built in $((SECONDS - start)) s" >&2
 echo "$target"
