@@ -88,15 +88,32 @@ def time_to_flag(data: dict[str, Any], results: Path) -> Path:
     by_scenario: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in data["scenarios"]:
         by_scenario[row["scenario"]].append(row)
-    names = sorted(by_scenario, key=lambda name: statistics.median(r["seconds"] for r in by_scenario[name]))
+
+    def median_seconds(name: str) -> float:
+        seconds = [r["seconds"] for r in by_scenario[name] if r["seconds"] is not None]
+        return statistics.median(seconds) if seconds else float("inf")
+
+    names = sorted(by_scenario, key=median_seconds)
     fig, ax = plt.subplots(figsize=(8, 0.8 + 0.7 * len(names)))
+    labelled: set[str] = set()
+
+    def label(text: str) -> str | None:
+        if text in labelled:
+            return None
+        labelled.add(text)
+        return text
+
     for y, name in enumerate(names):
         rows = by_scenario[name]
-        ax.scatter([r["seconds"] for r in rows], [y] * len(rows), color=OPERATOR_COLOUR, zorder=3,
-                   label="time to flag" if y == 0 else None)  # fmt: skip
+        flagged_rows = [r for r in rows if r["seconds"] is not None]
+        missed = [r for r in rows if r["seconds"] is None]
+        ax.scatter([r["seconds"] for r in flagged_rows], [y] * len(flagged_rows), color=OPERATOR_COLOUR,
+                   zorder=3, label=label("time to flag"))  # fmt: skip
+        ax.scatter([r["bound_s"] for r in missed], [y] * len(missed), marker="x", color=NAIVE_COLOUR,
+                   zorder=3, label=label("not flagged (at its bound)") if missed else None)  # fmt: skip
         ax.scatter([r["bound_s"] for r in rows], [y] * len(rows), marker="|", s=300, color="grey",
-                   label="bound for that rep" if y == 0 else None)  # fmt: skip
-        flagged = {f"{r['condition']}/{r['reason']}" for r in rows}
+                   label=label("bound for that run"))  # fmt: skip
+        flagged = {f"{r['condition']}/{r['reason'] or r['expected_reason'] + ' expected'}" for r in rows}
         ax.annotate(", ".join(sorted(flagged)), (0, y + 0.3), fontsize=7, color="dimgrey")
     ax.set_yticks(
         range(len(names)), [f"{n}\n({by_scenario[n][0]['surfaces_at']})" for n in names], fontsize=8
