@@ -17,8 +17,6 @@ from tests.support.operator import Cluster, OperatorProcess, wait_for, zoomapp
 from tests.support.real_parts import PrometheusProcess, labelled_credentials
 from tests.support.simulator import SimulatorProcess
 
-pytestmark = pytest.mark.e2e
-
 # Panels that are empty while no app has a fresh token rejected (no 401 in this fleet).
 EMPTY_WHILE_HEALTHY = {"Consecutive rejected fresh tokens"}
 
@@ -50,6 +48,7 @@ def test_dashboard_is_off_by_default_and_labelled_for_the_sidecar(render: Render
     } <= titles
 
 
+@pytest.mark.e2e
 def test_every_panel_query_runs_against_the_live_operator(
     render: Render,
     monitored: tuple[OperatorProcess, PrometheusProcess, AlertWatch],
