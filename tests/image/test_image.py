@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 from control_plane import ControlPlane
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.operator import Cluster, free_port, wait_for, zoomapp
 from tests.support.real_parts import TOOLS, allow_endpoint_args, labelled_credentials, tool
@@ -91,20 +93,27 @@ def test_root_filesystem_can_be_read_only(image: str) -> None:
 
 
 class ImageOperator:
-    """`zoom-operator run` from the image in a podman container, read-only, on the host network."""
+    """`zoom-operator run` from the image in a podman container, as the chart's pod runs it: read-only
+    root filesystem with a scratch /tmp (the chart's emptyDir), in-cluster configuration from a
+    mounted ServiceAccount token and CA (no kubeconfig), on the host network."""
 
-    def __init__(self, image: str, kubeconfig: Path, namespace: str, extra_args: list[str]) -> None:
+    def __init__(
+        self, image: str, service_account_dir: Path, server: str, namespace: str, args: list[str]
+    ) -> None:
         self.name = f"zoom-operator-test-{uuid.uuid4().hex[:8]}"
         self.metrics_port = free_port()
         self.liveness_port = free_port()
+        host, port = urllib.parse.urlsplit(server).hostname, urllib.parse.urlsplit(server).port
         self.argv = [
-            *RUN, "--detach", "--name", self.name, "--read-only", "--read-only-tmpfs=false",
-            "--volume", f"{kubeconfig}:/etc/zoom-operator/kubeconfig:ro",
+            *RUN, "--detach", "--name", self.name,
+            "--read-only", "--read-only-tmpfs=false", "--tmpfs", "/tmp:rw,size=16m,mode=1777",
+            "--volume", f"{service_account_dir}:/var/run/secrets/kubernetes.io/serviceaccount:ro",
+            "--env", f"KUBERNETES_SERVICE_HOST={host}", "--env", f"KUBERNETES_SERVICE_PORT={port}",
             image,
-            "--kubeconfig", "/etc/zoom-operator/kubeconfig", "-n", namespace, "--standalone",
+            "-n", namespace, "--standalone",
             "--metrics-port", str(self.metrics_port),
             "--liveness", f"http://127.0.0.1:{self.liveness_port}/healthz",
-            *extra_args,
+            *args,
         ]  # fmt: skip
 
     def start(self) -> ImageOperator:
@@ -129,17 +138,31 @@ class ImageOperator:
 def image_operator(
     image: str, control_plane: ControlPlane, namespace: str, sim: SimulatorProcess, tmp_path: Path
 ) -> Iterator[ImageOperator]:
-    # The container's user (65532) must be able to read the kubeconfig it is given.
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(control_plane.kubeconfig.read_text())
-    kubeconfig.chmod(0o644)
-    operator = ImageOperator(image, kubeconfig, namespace, allow_endpoint_args(sim.base_url)).start()
+    # A ServiceAccount mounted the way the kubelet mounts one; its rights are the chart's concern
+    # (tests/chart/test_install.py), so here it is bound to cluster-admin.
+    binding = f"image-test-{uuid.uuid4().hex[:6]}"
+    control_plane.kubectl("create", "serviceaccount", "zoom-operator", "-n", namespace)
+    control_plane.kubectl(
+        "create", "clusterrolebinding", binding, "--clusterrole=cluster-admin",
+        f"--serviceaccount={namespace}:zoom-operator",
+    )  # fmt: skip
+    mount = tmp_path / "serviceaccount"
+    mount.mkdir()
+    (mount / "token").write_text(control_plane.create_token(namespace, "zoom-operator"))
+    (mount / "ca.crt").write_bytes(control_plane.ca_file.read_bytes())
+    (mount / "namespace").write_text(namespace)
+    for path in (mount, *mount.iterdir()):  # readable by the container's user, 65532
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    operator = ImageOperator(
+        image, mount, control_plane.server, namespace, allow_endpoint_args(sim.base_url)
+    ).start()
     try:
         yield operator
     finally:
         with contextlib.suppress(AssertionError, subprocess.TimeoutExpired):
             print(f"--- podman logs {operator.name} ---\n{operator.logs()[-6000:]}")
         operator.stop()
+        control_plane.kubectl("delete", "clusterrolebinding", binding, check=False)
 
 
 def test_operator_from_the_image_takes_a_zoomapp_to_ready_and_serves_metrics(
@@ -161,17 +184,25 @@ def test_operator_from_the_image_takes_a_zoomapp_to_ready_and_serves_metrics(
     token = cluster.secret_data("meetings-bot-token")
     assert token is not None
     assert token["access_token"]
-    ready_series = (
-        f'zoomapp_condition{{namespace="{cluster.namespace}",name="meetings-bot",'
-        'type="Ready",status="True",reason="TokenVerified"} 1.0'
-    )
-    metrics = wait_for(
-        lambda: (text := image_operator.metrics()) and ready_series in text and text,
-        timeout=30,
-        what="the Ready series on the container's /metrics",
-    )
-    app = f'namespace="{cluster.namespace}",name="meetings-bot"'
-    mints = f'zoomapp_token_mints_total{{{app},result="issued"}}'
-    assert f"{mints} 1.0" in metrics
+    app = {"namespace": cluster.namespace, "name": "meetings-bot"}
+    scraped: list[str] = [""]
+
+    def ready_on_metrics() -> bool:
+        scraped[0] = image_operator.metrics()
+        ready = {**app, "type": "Ready", "status": "True", "reason": "TokenVerified"}
+        return series_value(scraped[0], "zoomapp_condition", ready) == 1.0
+
+    wait_for(ready_on_metrics, timeout=30, what="Ready=True in the container's /metrics")
+    metrics = scraped[0]
+    assert series_value(metrics, "zoomapp_token_mints_total", {**app, "result": "issued"}) == 1.0
     assert token["access_token"] not in metrics
     assert token["access_token"] not in image_operator.logs()
+
+
+def series_value(exposition: str, name: str, labels: dict[str, str]) -> float | None:
+    """The value of the sample `name{labels}` in a Prometheus text exposition, None when absent."""
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return float(sample.value)
+    return None
