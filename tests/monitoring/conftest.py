@@ -70,6 +70,11 @@ class AlertWatch:
             what=f"{name} to resolve",
         )
 
+    def wait_quiet(self, *, timeout: float) -> None:
+        """No alert at all: ZoomOperatorAbsent is pending until Prometheus' first successful scrape."""
+        wait_for(lambda: not self.current(), timeout=timeout, interval=0.2, what="no pending or firing alert")
+        self.seen.clear()
+
     def names(self) -> set[str]:
         return {name for name, _ in self.seen}
 
