@@ -239,7 +239,7 @@ def zoomapp_path(namespace: str | None = None) -> str:
 
 
 def credentials_secret(name: str, account_id: str, client_id: str, client_secret: str) -> dict[str, Any]:
-    """Labelled up front, as the README recommends (saves the operator one PATCH per app)."""
+    """Labelled by its writer: the operator reads only credentials Secrets labelled for it."""
     return {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -414,6 +414,7 @@ class Operator:
         env: Mapping[str, str] | None = None,
         peering_lifetime: int | None = None,
         name: str = "operator",
+        allow_endpoints: Sequence[str] = (),
     ) -> None:
         self.name = name
         self.log_path = log_path
@@ -427,6 +428,7 @@ class Operator:
             "--metrics-port",
             str(self.metrics_port),
             *[a for ns in namespaces for a in ("-n", ns)],
+            *[a for url in allow_endpoints for a in ("--allow-endpoint", url)],  # the simulator, explicitly
             *args,
         ]
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", "KUBECONFIG": str(kubeconfig), **(env or {})}

@@ -316,6 +316,7 @@ def main() -> int:
             args=["--peering", PEERING, "--priority", str(priority)],
             peering_lifetime=peering_lifetime,
             name=f"op{counter}",
+            allow_endpoints=[sim.base_url],
         ).start()
         operators.append((op, priority))
         return op

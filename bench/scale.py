@@ -193,6 +193,7 @@ def run_one(args: argparse.Namespace, n: int, shards: int, root: Path) -> dict[s
                     args=extra,
                     env=env,
                     name=f"operator-{index}",
+                    allow_endpoints=[sim.base_url],
                 ).start()
             )
         t0 = min(op.started_at for op in operators)

@@ -508,7 +508,11 @@ def main() -> int:
         create_namespace(kube, NS)
         create_namespace(kube, FAULT_NS)
         operator = Operator(
-            cp.kubeconfig, root / "operator.log", namespaces=[NS, FAULT_NS], args=["--standalone"]
+            cp.kubeconfig,
+            root / "operator.log",
+            namespaces=[NS, FAULT_NS],
+            args=["--standalone"],
+            allow_endpoints=[sim.base_url],
         )
         operator.start()
         watch.start()

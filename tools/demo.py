@@ -121,7 +121,7 @@ def main() -> int:
             cp.kubectl("wait", "--for=condition=Established", "crd/zoomapps.zoom-operator.io")
             cp.create_namespace(NAMESPACE)
 
-            say("Starting the operator: zoom-operator run -n demo")
+            say(f"Starting the operator: zoom-operator run -n demo --allow-endpoint {sim.url}")
             operator_log = (workdir / "operator.log").open("wb")
             operator = subprocess.Popen(
                 [
@@ -136,6 +136,9 @@ def main() -> int:
                     str(cp.kubeconfig),
                     "--metrics-port",
                     "0",
+                    # the operator talks only to Zoom's hosts unless told otherwise: allow the simulator
+                    "--allow-endpoint",
+                    sim.url,
                 ],
                 stdout=operator_log,
                 stderr=subprocess.STDOUT,
@@ -146,7 +149,8 @@ def main() -> int:
                 {
                     "apiVersion": "v1",
                     "kind": "Secret",
-                    "metadata": {"name": CREDS},
+                    # labelled by its writer: the operator reads no credentials Secret without it
+                    "metadata": {"name": CREDS, "labels": {"zoom-operator.io/credentials": "true"}},
                     "stringData": {
                         "account_id": "acc-demo",
                         "client_id": "demo-client",

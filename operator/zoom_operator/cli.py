@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from zoom_operator.spec import DEFAULT_API_URL, DEFAULT_OAUTH_URL
+from zoom_operator.spec import DEFAULT_ALLOWED_ENDPOINTS, DEFAULT_API_URL, DEFAULT_OAUTH_URL
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,6 +68,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="I/N",
         help="serve shard I of N (0-based) of the ZoomApps by uid; needs Kubernetes "
         ">= 1.36 with the ShardedListAndWatch feature gate",
+    )
+    run.add_argument(
+        "--allow-endpoint",
+        action="append",
+        default=[],
+        metavar="URL_PREFIX",
+        help="a base URL ZoomApps may name in spec.endpoints (repeatable; replaces the default of "
+        "Zoom's and Zoom for Government's HTTPS hosts: " + ", ".join(DEFAULT_ALLOWED_ENDPOINTS) + "). "
+        "The operator sends credentials and tokens nowhere else.",
     )
     run.add_argument("--metrics-port", type=int, default=8080, help="Prometheus metrics port; 0 turns it off")
     run.add_argument(

@@ -15,7 +15,7 @@ a token or a secret value.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Final, Literal, Protocol, TypeVar
 
@@ -57,6 +57,7 @@ READY_OWNER_PROBLEM: Final = "OwnerProblem"
 READY_DUPLICATE_CLIENT_ID: Final = "DuplicateClientId"
 READY_MINT_BUDGET_EXHAUSTED: Final = "MintBudgetExhausted"
 READY_ZOOM_UNREACHABLE: Final = "ZoomUnreachable"
+READY_TOKEN_SECRET_CONFLICT: Final = "TokenSecretConflict"
 
 ROTATION_CLIENT_CREDENTIALS_REJECTED: Final = "ClientCredentialsRejected"
 ROTATION_OWNERSHIP_TRANSFER_PENDING: Final = "OwnershipTransferPending"
@@ -84,6 +85,7 @@ REASONS: Final[Mapping[str, frozenset[str]]] = {
             READY_DUPLICATE_CLIENT_ID,
             READY_MINT_BUDGET_EXHAUSTED,
             READY_ZOOM_UNREACHABLE,
+            READY_TOKEN_SECRET_CONFLICT,
             PENDING,
         }
     ),
@@ -174,6 +176,14 @@ class CredentialsProblem:
 
 
 @dataclass(frozen=True)
+class TokenSecretConflict:
+    """The Secret `spec.tokenSecret.name` names exists and is not this ZoomApp's own."""
+
+    secret: str  # "namespace/name"
+    controller: str | None = None  # the ZoomApp (same namespace) that controls it, if one does
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """Everything the rules may look at. Records are oldest first; `mints` holds only attempts made
     since the credentials last changed."""
@@ -183,7 +193,9 @@ class Snapshot:
     app: str  # "namespace/name" (or "diagnose" outside Kubernetes)
     credentials_secret: str  # "namespace/name" of the credentials Secret
     credentials_problem: CredentialsProblem | None = None
-    duplicate_of: str | None = None  # the ZoomApp that already serves this client_id
+    duplicate_of: str | None = None  # who already serves this client_id, as this app may name it
+    token_secret_conflict: TokenSecretConflict | None = None
+    auditor_note: str | None = None  # why spec.auditorRef's token was not used
     token: TokenFacts | None = None
     mints: tuple[MintRecord, ...] = ()
     probes: tuple[ProbeRecord, ...] = ()
@@ -245,10 +257,13 @@ class Diagnosis:
 
 def diagnose(snapshot: Snapshot) -> Diagnosis:
     """The three conditions for a snapshot."""
+    owner = OWNER_ROLE_CHAIN.evaluate(snapshot)
+    if snapshot.auditor_note:
+        owner = replace(owner, message=f"{owner.message} The auditor was not used: {snapshot.auditor_note}.")
     return Diagnosis(
         ready=READY_CHAIN.evaluate(snapshot),
         secret_rotation_required=SECRET_ROTATION_CHAIN.evaluate(snapshot),
-        owner_role_change_required=OWNER_ROLE_CHAIN.evaluate(snapshot),
+        owner_role_change_required=owner,
     )
 
 
@@ -276,8 +291,13 @@ def _latest_decisive(records: Sequence[_R]) -> _R | None:
 
 
 def _token_accepted(outcome: ApiOutcome) -> bool:
-    """Zoom checks the token first: any answer past authentication (even a 4711 scope error) proves it."""
-    return isinstance(outcome, ApiOk | ScopeMissing | NotFound | ApiError)
+    """Zoom checks the token first: any answer past authentication (even a 4711 scope error) proves it.
+
+    A 404 proves it only with a Zoom error code: a bare 404 may come from anything but Zoom's API.
+    """
+    if isinstance(outcome, NotFound):
+        return outcome.code is not None
+    return isinstance(outcome, ApiOk | ScopeMissing | ApiError)
 
 
 def _latest_issued(s: Snapshot) -> TokenIssued | None:
@@ -878,6 +898,27 @@ def credentials_unreadable(s: Snapshot) -> Verdict | None:
     return None if problem is None else Verdict("False", problem.reason, problem.message)
 
 
+def token_secret_conflict(s: Snapshot) -> Verdict | None:
+    """The token Secret's name is taken by a Secret this ZoomApp does not control."""
+    conflict = s.token_secret_conflict
+    if conflict is None:
+        return None
+    owner = (
+        f"it is the token Secret of ZoomApp {conflict.controller}"
+        if conflict.controller
+        else "it has no controller ownerReference to this ZoomApp"
+    )
+    return Verdict(
+        "False",
+        READY_TOKEN_SECRET_CONFLICT,
+        f"Secret {conflict.secret} (spec.tokenSecret.name) exists and is not this ZoomApp's own: {owner}. "
+        f"The operator mints nothing for ZoomApp {s.app} and reads, writes or sends nothing of that Secret. "
+        "Set spec.tokenSecret.name to a name no other Secret uses (empty: <name>-token), or, if the Secret "
+        "is stale, have whoever manages the namespace's Secrets delete it; the operator retries within "
+        "15 seconds.",
+    )
+
+
 def duplicate_client_id(s: Snapshot) -> Verdict | None:
     """Another ZoomApp already mints for this client ID; one minter per Zoom app."""
     if s.duplicate_of is None:
@@ -885,9 +926,9 @@ def duplicate_client_id(s: Snapshot) -> Verdict | None:
     return Verdict(
         "False",
         READY_DUPLICATE_CLIENT_ID,
-        f"ZoomApp {s.duplicate_of} already serves the client ID in {_creds(s)}, so ZoomApp {s.app} does "
-        "not mint (one minter per Zoom app). Delete one of the two ZoomApps, or point this one at the "
-        "credentials of another Zoom app.",
+        f"{s.duplicate_of[0].upper()}{s.duplicate_of[1:]} already serves the client ID in {_creds(s)} and "
+        f"has proven it with a token, so ZoomApp {s.app} does not mint (one minter per Zoom app). Delete one "
+        "of the two ZoomApps, or point this one at the credentials of another Zoom app.",
     )
 
 
@@ -1069,6 +1110,7 @@ def _ready_pending(s: Snapshot) -> Verdict:
 READY_CHAIN: Final = Chain(
     CONDITION_READY,
     (
+        token_secret_conflict,
         credentials_unreadable,
         duplicate_client_id,
         app_disabled,

@@ -20,7 +20,7 @@ from zoom_operator.kube.api import KubeApi, ObjectRef, load_api_client
 from zoom_operator.kube.status import Transition
 from zoom_operator.kube.token_secret import SECRET_KIND_LABEL
 from zoom_operator.metrics import Metrics
-from zoom_operator.spec import Endpoints
+from zoom_operator.spec import EndpointAllowlist, Endpoints
 from zoom_operator.worker import RENEW_NOW_ANNOTATION, AppWorker, ClientIdRegistry, WorkerConfig, WorkerView
 from zoom_operator.zoom.client import ZoomClient
 from zoom_operator.zoom.outcomes import TokenOutcome
@@ -41,6 +41,7 @@ class OperatorOptions:
     kubeconfig: str | None = None
     s2s_privilege: str = "ServerToServerOAuthApp:Edit"
     shard_selector: str | None = None
+    allowlist: EndpointAllowlist = field(default_factory=EndpointAllowlist)
     kube_workers: int = 8
     peering_name: str | None = None
 
@@ -104,6 +105,9 @@ class _Reporter:
             reason=condition.reason,
             message=f"{condition.type}={condition.status}: {condition.message}"[:1024],
         )
+
+    def warning(self, ref: ObjectRef, body: Mapping[str, Any], reason: str, message: str) -> None:
+        kopf.event(dict(body), type="Warning", reason=reason, message=message[:1024])  # type: ignore[arg-type]
 
     def minted(self, ref: ObjectRef, outcome: TokenOutcome) -> None:
         self._metrics.minted(ref, outcome)
@@ -195,7 +199,7 @@ async def serve_zoomapp(
         zoom=rt.zoom,
         reporter=_Reporter(rt.metrics),
         registry=rt.registry,
-        config=WorkerConfig(s2s_privilege=rt.options.s2s_privilege),
+        config=WorkerConfig(s2s_privilege=rt.options.s2s_privilege, allowlist=rt.options.allowlist),
     )
     rt.workers[ref] = worker
     rt.metrics.apps.set(len(rt.workers))

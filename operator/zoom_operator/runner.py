@@ -7,6 +7,8 @@ import logging
 import os
 import sys
 
+from zoom_operator.spec import EndpointAllowlist
+
 SHARD_SPACE = 1 << 64
 
 
@@ -27,6 +29,9 @@ def shard_selector(shard: str) -> str:
 def run_operator(args: argparse.Namespace) -> int:
     try:
         selector = shard_selector(args.shard) if args.shard else None
+        allowlist = (
+            EndpointAllowlist.parse(args.allow_endpoint) if args.allow_endpoint else EndpointAllowlist()
+        )
     except ValueError as error:
         print(f"zoom-operator run: {error}", file=sys.stderr)
         return 2
@@ -45,10 +50,14 @@ def run_operator(args: argparse.Namespace) -> int:
     handlers.OPTIONS.kubeconfig = args.kubeconfig
     handlers.OPTIONS.s2s_privilege = args.s2s_privilege
     handlers.OPTIONS.shard_selector = selector
+    handlers.OPTIONS.allowlist = allowlist
     handlers.OPTIONS.kube_workers = args.kube_workers
     handlers.OPTIONS.peering_name = args.peering
     kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.PLAIN)
     logging.getLogger("zoom_operator").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    logging.getLogger("zoom_operator").info(
+        "zoom-operator: endpoints allowed for ZoomApps: %s", allowlist.describe()
+    )
     kopf.run(
         standalone=args.standalone or None,
         peering_name=args.peering,

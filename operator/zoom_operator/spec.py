@@ -7,14 +7,34 @@ but `SpecError`, whose message names the field and what to do.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 DEFAULT_OAUTH_URL = "https://zoom.us"
 DEFAULT_API_URL = "https://api.zoom.us"
+# Where the operator may send credentials and tokens unless `--allow-endpoint` says otherwise: Zoom's
+# and Zoom for Government's HTTPS hosts (zoom-s2s-reference.md, "Endpoints").
+DEFAULT_ALLOWED_ENDPOINTS: tuple[str, ...] = (
+    "https://zoom.us",
+    "https://api.zoom.us",
+    "https://zoomgov.com",
+    "https://api.zoomgov.com",
+)
 DEFAULT_PROBE_PATH = "/v2/users/{owner}"
+PROBE_PATH_PREFIX = "/v2/"
+# A base URL as the Zoom client can use it: http(s), an ASCII host name or a bracketed IPv6 address, an
+# optional port from 1 to 65535, an optional path; no userinfo, query or fragment. The CRD's
+# `endpoints.*` pattern is this same string (tests/unit/test_spec_security.py checks it).
+ENDPOINT_URL_PATTERN = (
+    r"^https?://([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*"
+    r"|\[[0-9A-Fa-f:.]+\])"
+    r"(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?"
+    r"(/[A-Za-z0-9._~%!$&'()*+,;=:/-]*)?$"
+)
+PROBE_PATH_PATTERN = r"^/v2/[A-Za-z0-9._~%!$&'()*+,;=:@{}/-]*$"
 DEFAULT_RENEW_BEFORE_SECONDS = 600
 MIN_RENEW_BEFORE_SECONDS = 10
 DEFAULT_PROBE_INTERVAL_SECONDS = 300
@@ -91,6 +111,81 @@ class Endpoints:
     api_url: str = DEFAULT_API_URL
 
 
+def endpoint_url_problem(value: str) -> str | None:
+    """Why `value` cannot be a Zoom base URL, or None when it can.
+
+    The one rule for base URLs, shared by `parse_spec`, the Zoom client and `diagnose`: http(s), a host,
+    a numeric port in range, no userinfo, no query, no fragment. The CRD's pattern says the same.
+    """
+    if any(c.isspace() or not c.isprintable() for c in value):
+        return "contains spaces or control characters"
+    if "?" in value or "#" in value:
+        return "must not have a query string or fragment"
+    try:
+        parts = urlsplit(value)
+        _ = parts.port  # raises ValueError on a non-numeric or out-of-range port
+    except ValueError:
+        return "has a port that is not a number from 1 to 65535"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "is not an http(s) URL with a host"
+    if "@" in parts.netloc:
+        return "must not carry a user name or password (put credentials in the credentials Secret)"
+    if not re.fullmatch(ENDPOINT_URL_PATTERN, value):
+        return "is not a plain base URL (an ASCII host name, a port from 1 to 65535, a path)"
+    return None
+
+
+@dataclass(frozen=True)
+class EndpointAllowlist:
+    """The URL prefixes the operator may send credentials and tokens to (`--allow-endpoint`).
+
+    A prefix matches on URL structure, not on text: same scheme, same host, same port, and a path that
+    is the prefix's path or lies below it, so `https://zoom.us` never matches `https://zoom.us.example`.
+    """
+
+    prefixes: tuple[str, ...] = DEFAULT_ALLOWED_ENDPOINTS
+
+    @classmethod
+    def parse(cls, prefixes: Sequence[str]) -> EndpointAllowlist:
+        """Validate prefixes as given on the command line; ValueError names the bad one."""
+        cleaned: list[str] = []
+        for prefix in prefixes:
+            problem = endpoint_url_problem(prefix)
+            if problem:
+                raise ValueError(f"--allow-endpoint {prefix[:80]!r} {problem}")
+            cleaned.append(prefix.rstrip("/"))
+        return cls(tuple(cleaned))
+
+    def allows(self, url: str) -> bool:
+        target = _url_key(url)
+        if target is None:
+            return False
+        for prefix in self.prefixes:
+            allowed = _url_key(prefix)
+            if allowed is None or allowed[:3] != target[:3]:
+                continue
+            path = allowed[3]
+            if target[3] == path or target[3].startswith(path + "/"):
+                return True
+        return False
+
+    def describe(self) -> str:
+        return ", ".join(self.prefixes) if self.prefixes else "(none)"
+
+
+def _url_key(url: str) -> tuple[str, str, int, str] | None:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if not parts.hostname:
+        return None
+    scheme = parts.scheme.lower()
+    default_port = 443 if scheme == "https" else 80
+    return scheme, parts.hostname.lower(), port or default_port, parts.path.rstrip("/")
+
+
 @dataclass(frozen=True)
 class ZoomAppSpec:
     credentials: CredentialsSecretRef
@@ -105,8 +200,13 @@ class ZoomAppSpec:
     endpoints: Endpoints = field(default_factory=Endpoints)
 
 
-def parse_spec(spec: Mapping[str, Any], *, app_name: str) -> ZoomAppSpec:
-    """Turn a ZoomApp `.spec` (as the API server returns it, defaults applied or not) into typed values."""
+def parse_spec(
+    spec: Mapping[str, Any], *, app_name: str, allowlist: EndpointAllowlist | None = None
+) -> ZoomAppSpec:
+    """Turn a ZoomApp `.spec` (as the API server returns it, defaults applied or not) into typed values.
+
+    With `allowlist`, endpoints outside it are a `SpecError` too: the operator sends nothing there.
+    """
     if not isinstance(spec, Mapping):
         raise SpecError("", "must be an object")
     creds = _mapping(spec, "credentialsSecretRef", required=True)
@@ -144,8 +244,12 @@ def parse_spec(spec: Mapping[str, Any], *, app_name: str) -> ZoomAppSpec:
 
     probe_spec = _mapping(spec, "probe", required=False)
     probe_path = _opt_str(probe_spec, "probe.path", "path") or DEFAULT_PROBE_PATH
-    if not probe_path.startswith("/"):
-        raise SpecError("probe.path", f"{probe_path[:64]!r} must start with '/' (e.g. /v2/users/{{owner}})")
+    if not re.fullmatch(PROBE_PATH_PATTERN, probe_path) or "/../" in f"{probe_path}/":
+        raise SpecError(
+            "probe.path",
+            f"{probe_path[:64]!r} must be a Zoom API path under {PROBE_PATH_PREFIX} without a query "
+            "(e.g. /v2/users/{owner})",
+        )
     probe = Probe(
         interval_seconds=_int(
             probe_spec,
@@ -162,6 +266,18 @@ def parse_spec(spec: Mapping[str, Any], *, app_name: str) -> ZoomAppSpec:
         oauth_url=_url(endpoints_spec, "endpoints.oauthUrl", "oauthUrl", DEFAULT_OAUTH_URL),
         api_url=_url(endpoints_spec, "endpoints.apiUrl", "apiUrl", DEFAULT_API_URL),
     )
+    if allowlist is not None:
+        for path, url in (
+            ("endpoints.oauthUrl", endpoints.oauth_url),
+            ("endpoints.apiUrl", endpoints.api_url),
+        ):
+            if not allowlist.allows(url):
+                raise SpecError(
+                    path,
+                    f"{url[:80]!r} is not on the operator's endpoint allowlist ({allowlist.describe()}); "
+                    "use one of those, or ask the operator's administrators to add it with "
+                    "--allow-endpoint (chart value allowEndpoints)",
+                )
 
     scopes_raw = spec.get("requiredScopes", [])
     if not isinstance(scopes_raw, list) or not all(isinstance(s, str) and s for s in scopes_raw):
@@ -256,9 +372,10 @@ def _int(parent: Mapping[str, Any], path: str, key: str, default: int, *, minimu
 
 def _url(parent: Mapping[str, Any], path: str, key: str, default: str) -> str:
     value = _opt_str(parent, path, key) or default
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise SpecError(path, f"{value[:80]!r} is not an http(s) URL such as {default}")
+    problem = endpoint_url_problem(value)
+    if problem:
+        shown = "the URL given" if "@" in value else repr(value[:80])
+        raise SpecError(path, f"{shown} {problem}; use an http(s) base URL such as {default}")
     return value.rstrip("/")
 
 

@@ -29,8 +29,8 @@ from zoom_operator.kube.credentials import (
     CREDENTIALS_LABEL,
     CREDENTIALS_LABEL_VALUE,
     Credentials,
-    needs_label,
     read_credentials,
+    unlabelled,
 )
 from zoom_operator.kube.status import (
     Transition,
@@ -40,15 +40,19 @@ from zoom_operator.kube.status import (
     transitions,
 )
 from zoom_operator.kube.token_secret import (
+    UNMAINTAINED_ANNOTATION,
+    client_id_fingerprint,
+    controller_uid,
     is_intact,
+    is_owned_by,
     parse_rfc3339,
     read_stored_token,
     render_token_secret,
     rfc3339,
 )
-from zoom_operator.schedule import Backoff, MintBudget, next_probe_at, renew_at
+from zoom_operator.schedule import MINT_WINDOW, Backoff, MintBudget, next_probe_at, renew_at
 from zoom_operator.secret import Secret
-from zoom_operator.spec import Endpoints, SpecError, ZoomAppSpec, parse_spec
+from zoom_operator.spec import EndpointAllowlist, Endpoints, SpecError, ZoomAppSpec, parse_spec
 from zoom_operator.zoom.mapping import parse_user
 from zoom_operator.zoom.outcomes import (
     ApiOk,
@@ -71,6 +75,7 @@ HISTORY = 12
 CONFIRM_INVALID_CLIENT_AFTER = timedelta(seconds=20)  # one retry before flagging SecretRotationRequired
 VERIFY_FRESH_AFTER = timedelta(seconds=2)  # pause between fresh-token verifications of a 401
 CREDENTIALS_POLL = timedelta(seconds=15)  # while the credentials Secret is missing or unlabelled
+CONFLICT_POLL = timedelta(seconds=15)  # while the token Secret's name is taken by a Secret not ours
 OWNER_CHECK_INTERVAL = timedelta(hours=1)  # role lookups with the app's own token
 FOREVER = timedelta(days=1)
 MIN_STEP_INTERVAL = timedelta(milliseconds=100)
@@ -99,6 +104,8 @@ def step_slots() -> asyncio.Semaphore:
 
 class KubeGateway(Protocol):
     async def get_secret(self, ref: ObjectRef) -> dict[str, Any] | None: ...
+    async def get_secret_metadata(self, ref: ObjectRef) -> dict[str, Any] | None: ...
+    async def get_labelled_secret(self, ref: ObjectRef, selector: str) -> dict[str, Any] | None: ...
     async def create_secret(self, namespace: str, body: Mapping[str, Any]) -> dict[str, Any]: ...
     async def replace_secret(self, ref: ObjectRef, body: Mapping[str, Any]) -> dict[str, Any]: ...
     async def patch_secret(self, ref: ObjectRef, patch: Mapping[str, Any]) -> dict[str, Any]: ...
@@ -117,6 +124,7 @@ class Reporter(Protocol):
     """Where the worker's observations go besides status: Kubernetes Events and Prometheus metrics."""
 
     def transition(self, ref: ObjectRef, body: Mapping[str, Any], change: Transition) -> None: ...
+    def warning(self, ref: ObjectRef, body: Mapping[str, Any], reason: str, message: str) -> None: ...
     def minted(self, ref: ObjectRef, outcome: TokenOutcome) -> None: ...
     def published(self, ref: ObjectRef, state: WorkerView) -> None: ...
     def forget(self, ref: ObjectRef) -> None: ...
@@ -136,28 +144,48 @@ class WorkerView:
 
 
 class ClientIdRegistry:
-    """Process-wide: which ZoomApp serves each client_id. The oldest claimant wins; the others wait.
+    """Process-wide: which ZoomApp serves each client_id. One minter per Zoom app.
+
+    A ZoomApp *proves* a client ID by minting a token with credentials that carry it; only a proven
+    claim can block another app, so a squatter holding someone else's public client ID and a wrong
+    secret never blocks the real app. Among proven claimants the oldest wins. An unproven claimant is
+    blocked by a proven one, and may mint (to prove itself) while there is none.
 
     Every step claims, so both calls are O(claimants of one client_id): a release that scanned every
     client_id took 88% of the operator's CPU at 10,000 apps (bench/RESULTS.md).
     """
 
     def __init__(self) -> None:
-        self._claims: dict[str, dict[ObjectRef, tuple[str, str]]] = {}
+        self._claims: dict[str, dict[ObjectRef, tuple[bool, str, str]]] = {}
         self._claimed: dict[ObjectRef, str] = {}  # ZoomApp -> the client_id it claims
         self._wakers: dict[ObjectRef, Callable[[str], None]] = {}
 
     def claim(
-        self, client_id: str, ref: ObjectRef, created: str, wake: Callable[[str], None]
+        self,
+        client_id: str,
+        ref: ObjectRef,
+        created: str,
+        wake: Callable[[str], None],
+        *,
+        proven: bool = True,
     ) -> ObjectRef | None:
         """Register `ref` for `client_id`; return the ZoomApp that serves it when that is not `ref`."""
         if self._claimed.get(ref) != client_id:
             self.release(ref, wake_others=False)
         claims = self._claims.setdefault(client_id, {})
-        claims[ref] = (created, str(ref))
+        was_proven = claims.get(ref, (False, "", ""))[0]
+        claims[ref] = (proven, created, str(ref))
         self._claimed[ref] = client_id
         self._wakers[ref] = wake
-        winner = min(claims, key=lambda r: claims[r])
+        proven_claims = [r for r, (ok, _, _) in claims.items() if ok]
+        if not proven_claims:
+            return None
+        winner = min(proven_claims, key=lambda r: claims[r][1:])
+        if winner == ref and proven and not was_proven:
+            for other in claims:  # a newly proven winner now blocks the others: let them say so
+                waker = self._wakers.get(other)
+                if other != ref and waker:
+                    waker("duplicate")
         return None if winner == ref else winner
 
     def release(self, ref: ObjectRef, *, wake_others: bool = True) -> None:
@@ -178,6 +206,7 @@ class ClientIdRegistry:
 @dataclass
 class WorkerConfig:
     s2s_privilege: str = "ServerToServerOAuthApp:Edit"
+    allowlist: EndpointAllowlist = field(default_factory=EndpointAllowlist)
     fresh_token_seconds: int = 60
     invalid_client_threshold: int = 2
     backoff: Backoff = field(default_factory=Backoff)
@@ -248,6 +277,11 @@ class AppWorker:
         self._pending_rejection: tuple[str, tuple[dx.MintRecord, ...]] | None = (
             None  # from status, on restart
         )
+        self._token_secret_name: str | None = None  # where the current token is written
+        self._conflict: dx.TokenSecretConflict | None = None  # the token Secret's name is taken
+        self._conflict_checked_at: datetime | None = None
+        self._proven_client_id: str | None = None  # fingerprint of the client ID our token was minted with
+        self._auditor_note: str | None = None  # why the auditor was not used
 
     # Signals -----------------------------------------------------------------------------------
 
@@ -257,8 +291,9 @@ class AppWorker:
         self._wake.set()
 
     def credentials_event(self, secret: Mapping[str, Any] | None) -> None:
-        """The credentials Secret changed (None: deleted); its body saves a read."""
-        self._credentials_pending = (secret,)
+        """The credentials Secret changed; its body saves a read. None (deleted, or its label removed, which
+        the labelled watch also reports as a deletion): read it again."""
+        self._credentials_pending = (secret,) if secret is not None else None
         self.wake("credentials")
 
     def token_secret_event(self, secret: Mapping[str, Any] | None) -> None:
@@ -296,17 +331,31 @@ class AppWorker:
         generation = int(meta.get("generation") or 0)
 
         try:
-            spec = parse_spec(body.get("spec") or {}, app_name=self.ref.name)
+            spec = parse_spec(
+                body.get("spec") or {}, app_name=self.ref.name, allowlist=self._config.allowlist
+            )
         except SpecError as error:
+            self._registry.release(self.ref)
             await self._publish_invalid_spec(body, generation, error, now)
             return now + FOREVER
 
         if not self._restored:
             await self._restore(body, spec, now)
+        spec_changed = False
         if self._handled_generation != generation:
             if self._handled_generation is not None:
                 self._probe_due = now  # the spec changed: judge the new expectations at once
+                spec_changed = True
             self._handled_generation = generation
+        conflict_poll_due = self._conflict is not None and (
+            self._conflict_checked_at is None or now - self._conflict_checked_at >= CONFLICT_POLL
+        )
+        if (
+            self._token_secret_name != spec.token_secret.name
+            or conflict_poll_due
+            or (self._conflict is not None and (spec_changed or "token_secret" in reasons))
+        ):
+            await self._settle_token_secret(body, spec, now)
 
         credentials_changed = await self._refresh_credentials(spec, now, force="credentials" in reasons)
         creds = self._credentials
@@ -314,18 +363,22 @@ class AppWorker:
             fingerprint, rejected = self._pending_rejection
             self._pending_rejection = None
             if fingerprint == creds.fingerprint:  # still the credentials Zoom rejected before the restart
+                # The flag stands on what status remembers, but minting is not blocked on it: the next
+                # token request re-proves it (one more invalid_client completes the streak) or clears it.
                 self._mints.extend(rejected)
-                if len(rejected) >= self._config.invalid_client_threshold:
-                    self._blocked_fingerprint = fingerprint
         duplicate_of: ObjectRef | None = None
-        if isinstance(creds, Credentials):
+        if self._conflict is None and isinstance(creds, Credentials):
             duplicate_of = self._registry.claim(
-                creds.client_id, self.ref, str(meta.get("creationTimestamp") or ""), self.wake
+                creds.client_id,
+                self.ref,
+                str(meta.get("creationTimestamp") or ""),
+                self.wake,
+                proven=self._proven_client_id == creds.client_id_fingerprint,
             )
         else:
             self._registry.release(self.ref, wake_others=True)
 
-        if isinstance(creds, Credentials) and duplicate_of is None:
+        if self._conflict is None and isinstance(creds, Credentials) and duplicate_of is None:
             if self._token_unsaved and self._token is not None:
                 await self._store_token(body, spec, self._token)
             if "token_secret" in reasons:
@@ -352,32 +405,69 @@ class AppWorker:
     # Restore -----------------------------------------------------------------------------------
 
     async def _restore(self, body: Mapping[str, Any], spec: ZoomAppSpec, now: datetime) -> None:
+        """Rebuild what the decisions need from status and the token Secret, trusting neither blindly:
+        both can be edited while the operator is down, so only this app's own Secret is read, the token's
+        own `exp` bounds its expiry, and anything dated in the future is dropped."""
         status = body.get("status") or {}
-        secret = await self._kube.get_secret(ObjectRef(self.ref.namespace, spec.token_secret.name))
-        stored = read_stored_token(secret)
-        if stored is not None and stored.expires_at > now:
-            self._token = stored
-            self._token_expected = self._render(body, spec, stored)
-        mints = status.get("mints") or {}
-        attempts = [t for t in (parse_rfc3339(v) for v in mints.get("recentAttempts") or []) if t]
+        token_status = _mapping(status.get("token"))
+        uid = _uid(body)
+        names = [spec.token_secret.name]
+        previous_name = token_status.get("secretName")
+        if isinstance(previous_name, str) and previous_name and previous_name != spec.token_secret.name:
+            names.append(previous_name)  # renamed while the operator was down: the token is still there
+        for name in names:
+            state, secret = await self._read_token_secret(name, uid)
+            if state == "foreign":
+                if name == spec.token_secret.name:
+                    self._set_conflict(name, secret, now)
+                continue
+            stored = read_stored_token(secret)
+            if stored is None:
+                continue
+            status_expiry = parse_rfc3339(token_status.get("expiresAt"))
+            if (
+                token_status.get("fingerprint") == stored.access_token.fingerprint()
+                and status_expiry is not None
+                and status_expiry < stored.expires_at
+            ):
+                stored = replace(stored, expires_at=status_expiry)
+            if stored.expires_at > now:
+                self._token = stored
+                self._token_secret_name = name
+                self._proven_client_id = client_id_fingerprint(secret)
+                self._token_expected = self._render(body, spec, stored)
+                break
+        mints = _mapping(status.get("mints"))
+        attempts = sorted(
+            t
+            for t in (parse_rfc3339(v) for v in _list(mints.get("recentAttempts")))
+            if t is not None and now - MINT_WINDOW < t <= now
+        )
+        # never more attempts than the budget could have allowed: an edited status cannot stall minting
+        attempts = attempts[-spec.mint_budget_per_hour :]
         self._budget = MintBudget.from_timestamps(spec.mint_budget_per_hour, attempts)
-        self._mints_total = int(mints.get("total") or 0)
-        self._last_mint_at = parse_rfc3339(mints.get("lastAt"))
-        token_status = status.get("token") or {}
+        total = mints.get("total")
+        self._mints_total = (
+            total if isinstance(total, int) and not isinstance(total, bool) and total > 0 else 0
+        )
+        last_at = parse_rfc3339(mints.get("lastAt"))
+        self._last_mint_at = last_at if last_at is not None and last_at <= now else None
         scopes = token_status.get("previousScopes") or token_status.get("scopes")
         if isinstance(scopes, list):
-            self._previous_scopes = frozenset(str(s) for s in scopes)
+            self._previous_scopes = frozenset(str(s) for s in scopes[:200])
         evidence = restore_evidence(
             status,
             token_issued_at=self._token.issued_at if self._token else None,
             fresh_token_seconds=self._config.fresh_token_seconds,
+            now=now,
         )
         self._probes.extend(evidence.probes)
         self._owner = evidence.owner
         if evidence.rejected_fingerprint and evidence.rejected_mints:
             self._pending_rejection = (evidence.rejected_fingerprint, evidence.rejected_mints)
-        self._handled_renew_request = token_status.get("renewRequestHandled")
-        last_probe = parse_rfc3339((status.get("lastProbe") or {}).get("at"))
+        handled = token_status.get("renewRequestHandled")
+        self._handled_renew_request = handled if isinstance(handled, str) else None
+        last_probe = parse_rfc3339(_mapping(status.get("lastProbe")).get("at"))
         if self._token is not None and last_probe is not None and evidence.probes:
             # spread the first probes of many apps after a restart instead of bursting them all at once
             spread = self._rng.uniform(0, min(30.0, spec.probe.interval_seconds))
@@ -405,16 +495,7 @@ class AppWorker:
         pending, self._credentials_pending = self._credentials_pending, None
         if not force and not poll_due and self._credentials is not None:
             return False
-        ref = ObjectRef(self.ref.namespace, spec.credentials.name)
-        secret = pending[0] if pending is not None else await self._kube.get_secret(ref)
-        fresh = read_credentials(secret, spec.credentials, self.ref.namespace)
-        if secret is not None and needs_label(secret):
-            try:
-                await self._kube.patch_secret(
-                    ref, {"metadata": {"labels": {CREDENTIALS_LABEL: CREDENTIALS_LABEL_VALUE}}}
-                )
-            except KubeError as error:
-                log.warning("%s: could not label credentials Secret %s: %s", self.ref, ref, error)
+        fresh = await self._read_credentials(spec, pending[0] if pending is not None else None)
         old = self._credentials
         self._credentials = fresh
         first = self._credentials_checked_at is None
@@ -425,6 +506,99 @@ class AppWorker:
                 self._mints.clear()  # outcomes of the old credentials say nothing about the new ones
             return changed
         return False
+
+    async def _read_credentials(
+        self, spec: ZoomAppSpec, event_body: Mapping[str, Any] | None
+    ) -> Credentials | dx.CredentialsProblem:
+        """Only a Secret labelled for the operator is read: the API server filters by the label, so the
+        data of any other Secret never reaches this process."""
+        ref = ObjectRef(self.ref.namespace, spec.credentials.name)
+        secret = event_body
+        if secret is None:
+            secret = await self._kube.get_labelled_secret(
+                ref, f"{CREDENTIALS_LABEL}={CREDENTIALS_LABEL_VALUE}"
+            )
+        if secret is None and await self._kube.get_secret_metadata(ref) is not None:
+            return unlabelled(self.ref.namespace, spec.credentials)
+        return read_credentials(secret, spec.credentials, self.ref.namespace)
+
+    # The token Secret: only this app's own ------------------------------------------------------
+
+    async def _read_token_secret(self, name: str, app_uid: str) -> tuple[str, dict[str, Any] | None]:
+        """("absent", None), ("owned", the Secret) or ("foreign", its metadata only).
+
+        The ownership is judged from the metadata before anything else is read: a Secret that is not
+        this ZoomApp's own is never read, adopted, repaired, written or sent.
+        """
+        ref = ObjectRef(self.ref.namespace, name)
+        meta = await self._kube.get_secret_metadata(ref)
+        if meta is None:
+            return "absent", None
+        if not is_owned_by(meta, app_uid):
+            return "foreign", meta
+        secret = await self._kube.get_secret(ref)
+        if secret is None:
+            return "absent", None
+        if not is_owned_by(secret, app_uid):
+            return "foreign", {"metadata": secret.get("metadata") or {}}
+        return "owned", secret
+
+    def _set_conflict(self, name: str, meta: Mapping[str, Any] | None, now: datetime) -> None:
+        controller = None
+        if controller_uid(meta) is not None:
+            refs = ((meta or {}).get("metadata") or {}).get("ownerReferences") or []
+            controller = next(
+                (str(r.get("name")) for r in refs if isinstance(r, Mapping) and r.get("controller") is True),
+                None,
+            )
+        self._conflict = dx.TokenSecretConflict(secret=f"{self.ref.namespace}/{name}", controller=controller)
+        self._conflict_checked_at = now
+
+    async def _settle_token_secret(self, body: Mapping[str, Any], spec: ZoomAppSpec, now: datetime) -> None:
+        """Check the Secret `spec.tokenSecret.name` names: a conflict while it is someone else's; after a
+        rename, the current token is written there at once (no mint) and the old Secret is retired."""
+        target = spec.token_secret.name
+        state, live = await self._read_token_secret(target, _uid(body))
+        if state == "foreign":
+            self._set_conflict(target, live, now)
+            return
+        self._conflict = None
+        self._conflict_checked_at = None
+        previous = self._token_secret_name
+        if previous is not None and previous != target:
+            if self._token is not None and self._token_valid(now):
+                await self._store_token(body, spec, self._token)
+                if self._conflict is not None:
+                    return
+            await self._retire_token_secret(body, previous, target, now)
+        self._token_secret_name = target
+
+    async def _retire_token_secret(
+        self, body: Mapping[str, Any], old_name: str, new_name: str, now: datetime
+    ) -> None:
+        """Mark the Secret the token used to go to as no longer maintained (never deleted: consumers may
+        still mount it), with a Warning Event."""
+        state, _ = await self._read_token_secret(old_name, _uid(body))
+        if state != "owned":
+            return
+        ns = self.ref.namespace
+        note = f"since {rfc3339(now)}: ZoomApp {self.ref} writes its token to Secret {ns}/{new_name}"
+        try:
+            await self._kube.patch_secret(
+                ObjectRef(ns, old_name), {"metadata": {"annotations": {UNMAINTAINED_ANNOTATION: note}}}
+            )
+        except KubeError as error:
+            if error.status != 404:
+                raise
+            return
+        self._reporter.warning(
+            self.ref,
+            body,
+            "TokenSecretRenamed",
+            f"Secret {ns}/{old_name} is no longer maintained: spec.tokenSecret.name is now {new_name}, "
+            f"which holds the current token. Point the pods that mount {old_name} at {new_name}, then "
+            f"delete {old_name} (the operator never deletes Secrets).",
+        )
 
     # Minting -----------------------------------------------------------------------------------
 
@@ -471,6 +645,7 @@ class AppWorker:
         if isinstance(outcome, TokenIssued):
             self._attempt = 0
             self._retry_at = None
+            self._proven_client_id = creds.client_id_fingerprint
             self._renew_jitter = self._rng.random()
             if self._token is not None and spec.required_scopes <= self._token.scopes:
                 # remember the last scopes that still held everything required: a lost scope stays flagged
@@ -538,11 +713,15 @@ class AppWorker:
             self._last_status = {**self._last_status, "mints": mints}
 
     async def _store_token(self, body: Mapping[str, Any], spec: ZoomAppSpec, token: TokenIssued) -> None:
-        """Write the token Secret, never replacing a newer token with an older one."""
+        """Write the token Secret, never replacing a newer token with an older one, and never writing a
+        Secret that is not this ZoomApp's own (that is a conflict: the token stays in memory only)."""
         ref = ObjectRef(self.ref.namespace, spec.token_secret.name)
         rendered = self._render(body, spec, token)
         for _ in range(3):
-            live = await self._kube.get_secret(ref)
+            state, live = await self._read_token_secret(ref.name, _uid(body))
+            if state == "foreign":
+                self._set_conflict(ref.name, live, self._clock())
+                return
             if live is None:
                 try:
                     await self._kube.create_secret(self.ref.namespace, rendered)
@@ -551,12 +730,17 @@ class AppWorker:
                         continue
                     raise
                 self._token, self._token_expected, self._token_unsaved = token, rendered, False
+                self._token_secret_name = ref.name
                 return
             existing = read_stored_token(live)
             if existing is not None and existing.issued_at > token.issued_at:
                 # another writer (a peer after failover) stored a newer token: adopt it, never overwrite it
                 self._token, self._token_expected = existing, self._render(body, spec, existing)
                 self._token_unsaved = False
+                self._token_secret_name = ref.name
+                recorded = client_id_fingerprint(live)
+                if recorded is not None:
+                    self._proven_client_id = recorded
                 return
             rendered["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
             try:
@@ -566,6 +750,7 @@ class AppWorker:
                     continue
                 raise
             self._token, self._token_expected, self._token_unsaved = token, rendered, False
+            self._token_secret_name = ref.name
             return
         raise KubeError(409, "Conflict", f"token Secret {ref} kept changing while being written")
 
@@ -577,6 +762,7 @@ class AppWorker:
             template=spec.token_secret,
             token=token,
             default_api_url=spec.endpoints.api_url,
+            client_id_fingerprint=self._proven_client_id,
         )
 
     async def _repair_token_secret(self, body: Mapping[str, Any], spec: ZoomAppSpec) -> None:
@@ -584,7 +770,10 @@ class AppWorker:
         if self._token is None or not self._token_valid(self._clock()):
             return
         ref = ObjectRef(self.ref.namespace, spec.token_secret.name)
-        live = await self._kube.get_secret(ref)
+        state, live = await self._read_token_secret(ref.name, _uid(body))
+        if state == "foreign":
+            self._set_conflict(ref.name, live, self._clock())
+            return
         if is_intact(live, self._render(body, spec, self._token)):
             return
         log.info(
@@ -665,7 +854,7 @@ class AppWorker:
                     else None
                 )
                 self._owner = dx.OwnerFacts(source="probe", checked_at=at, lookup=user, role=role)
-        elif isinstance(outcome, NotFound):
+        elif isinstance(outcome, NotFound) and outcome.code is not None:  # a bare 404 is not Zoom's answer
             self._owner = dx.OwnerFacts(source="probe", checked_at=at, lookup=outcome, role=None)
 
     # Owner lookups -----------------------------------------------------------------------------
@@ -708,31 +897,53 @@ class AppWorker:
         if not (due or (rejected and self._owner is not None and self._owner.source != "auditor")):
             return
         self._next_owner_check = now + timedelta(seconds=spec.probe.interval_seconds)
-        auditor = await self._kube.get_zoomapp(ObjectRef(self.ref.namespace, spec.auditor_ref))
-        if auditor is None:
-            log.info("%s: auditor ZoomApp %s/%s not found", self.ref, self.ref.namespace, spec.auditor_ref)
+        found = await self._auditor_token(spec, now)
+        if isinstance(found, str):
+            self._auditor_note = found
+            log.info("%s: %s", self.ref, found)
             return
-        try:
-            auditor_spec = parse_spec(auditor.get("spec") or {}, app_name=spec.auditor_ref)
-        except SpecError:
-            return
-        secret = await self._kube.get_secret(ObjectRef(self.ref.namespace, auditor_spec.token_secret.name))
-        auditor_token = read_stored_token(secret)
-        if auditor_token is None or auditor_token.expires_at <= now:
-            return
+        self._auditor_note = None
+        auditor_spec, auditor_token = found
         zoom = self._zoom_factory(auditor_spec.endpoints)
         user = await zoom.get_user(auditor_token.access_token, spec.expected_owner.lookup_key)
         at = self._clock()
-        if isinstance(user, NotFound):
+        if isinstance(user, NotFound) and user.code is not None:
             self._owner = dx.OwnerFacts(source="auditor", checked_at=at, lookup=user, role=None)
             return
         if not isinstance(user, ZoomUser):
             return  # the auditor could not look: no evidence either way
         role: ZoomRole | None = None
         if user.role_id:
-            found = await zoom.get_role(auditor_token.access_token, user.role_id)
-            role = found if isinstance(found, ZoomRole) else None
+            role_found = await zoom.get_role(auditor_token.access_token, user.role_id)
+            role = role_found if isinstance(role_found, ZoomRole) else None
         self._owner = dx.OwnerFacts(source="auditor", checked_at=at, lookup=user, role=role)
+
+    async def _auditor_token(self, spec: ZoomAppSpec, now: datetime) -> tuple[ZoomAppSpec, TokenIssued] | str:
+        """The auditor's spec and token, when it may be used; else why not (shown on status).
+
+        Only the auditor ZoomApp's own token, from a Secret it controls, while it is Ready, and only to
+        endpoints on the allowlist: a decoy "auditor" naming someone else's token Secret gets nothing.
+        """
+        assert spec.auditor_ref is not None
+        where = f"auditor ZoomApp {self.ref.namespace}/{spec.auditor_ref} (spec.auditorRef)"
+        auditor = await self._kube.get_zoomapp(ObjectRef(self.ref.namespace, spec.auditor_ref))
+        if auditor is None:
+            return f"{where} does not exist"
+        try:
+            auditor_spec = parse_spec(
+                auditor.get("spec") or {}, app_name=spec.auditor_ref, allowlist=self._config.allowlist
+            )
+        except SpecError as error:
+            return f"{where} has an unusable spec ({error.field})"
+        if not _is_ready(auditor):
+            return f"{where} is not Ready; its token is used only while it is"
+        state, secret = await self._read_token_secret(auditor_spec.token_secret.name, _uid(auditor))
+        if state != "owned":
+            return f"{where}: Secret {auditor_spec.token_secret.name} is not its own token Secret"
+        auditor_token = read_stored_token(secret)
+        if auditor_token is None or auditor_token.expires_at <= now:
+            return f"{where} holds no valid token"
+        return auditor_spec, auditor_token
 
     # Diagnosis and status ------------------------------------------------------------------------
 
@@ -746,7 +957,9 @@ class AppWorker:
             app=str(self.ref),
             credentials_secret=f"{self.ref.namespace}/{spec.credentials.name}",
             credentials_problem=creds if isinstance(creds, dx.CredentialsProblem) else None,
-            duplicate_of=str(duplicate_of) if duplicate_of else None,
+            duplicate_of=self._describe_other(duplicate_of) if duplicate_of else None,
+            token_secret_conflict=self._conflict,
+            auditor_note=self._auditor_note if spec.auditor_ref else None,
             token=dx.TokenFacts(
                 issued_at=token.issued_at,
                 expires_at=token.expires_at,
@@ -764,6 +977,12 @@ class AppWorker:
             fresh_token_seconds=self._config.fresh_token_seconds,
             invalid_client_threshold=self._config.invalid_client_threshold,
         )
+
+    def _describe_other(self, other: ObjectRef) -> str:
+        """Another ZoomApp as this app's status may name it: never by name outside its own namespace."""
+        if other.namespace == self.ref.namespace:
+            return f"ZoomApp {other}"
+        return "a ZoomApp in another namespace"
 
     def _render_status(
         self, spec: ZoomAppSpec, generation: int, diagnosis: dx.Diagnosis, now: datetime
@@ -821,7 +1040,10 @@ class AppWorker:
             status["lastProbe"] = _probe_status(last_probe)
         creds = self._credentials
         if isinstance(creds, Credentials):
-            status["credentials"] = {"clientId": creds.client_id, "fingerprint": creds.fingerprint}
+            status["credentials"] = {
+                "clientIdFingerprint": creds.client_id_fingerprint,
+                "fingerprint": creds.fingerprint,
+            }
             rejections = _trailing_rejections(self._mints)
             if rejections:
                 status["credentials"]["rejected"] = render_rejection(
@@ -904,6 +1126,8 @@ class AppWorker:
         creds: Credentials | dx.CredentialsProblem | None,
         duplicate_of: ObjectRef | None,
     ) -> datetime:
+        if self._conflict is not None:
+            return now + CONFLICT_POLL
         if not isinstance(creds, Credentials):
             return now + CREDENTIALS_POLL
         if duplicate_of is not None:
@@ -943,6 +1167,25 @@ class AppWorker:
             at = max(at, self._zoom_retry_after)
         assert self._budget is not None
         return max(at, self._budget.next_allowed(max(at, now)))
+
+
+def _uid(body: Mapping[str, Any]) -> str:
+    return str((body.get("metadata") or {}).get("uid") or "")
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _list(value: object) -> list[Any]:
+    return value[:1000] if isinstance(value, list) else []
+
+
+def _is_ready(zoomapp: Mapping[str, Any]) -> bool:
+    conditions = _list(_mapping(zoomapp.get("status")).get("conditions"))
+    return any(
+        isinstance(c, Mapping) and c.get("type") == "Ready" and c.get("status") == "True" for c in conditions
+    )
 
 
 def _trailing_rejections(mints: deque[dx.MintRecord]) -> list[ClientRejected]:

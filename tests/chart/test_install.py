@@ -148,7 +148,7 @@ def _wait_established(cp: ControlPlane, crd: str) -> None:
 
 
 @pytest.fixture
-def operators(tmp_path: Path) -> Iterator[Callable[..., OperatorProcess]]:
+def operators(tmp_path: Path, sim: SimulatorProcess) -> Iterator[Callable[..., OperatorProcess]]:
     started: list[OperatorProcess] = []
 
     def start(kubeconfig: Path, namespaces: list[str], *extra_args: str) -> OperatorProcess:
@@ -157,6 +157,7 @@ def operators(tmp_path: Path) -> Iterator[Callable[..., OperatorProcess]]:
             tmp_path / f"operator-{len(started)}.log",
             namespaces=namespaces,
             extra_args=extra_args,
+            allow_endpoints=[sim.base_url],
         )
         started.append(proc.start())
         return proc

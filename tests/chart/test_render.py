@@ -552,3 +552,41 @@ def test_network_policy_allows_metrics_in_and_dns_api_zoom_out(render: Render) -
     egress_ports = {(p["port"], p["protocol"]) for rule in policy["spec"]["egress"] for p in rule["ports"]}
     assert egress_ports == {(53, "UDP"), (53, "TCP"), (443, "TCP"), (6443, "TCP")}
     assert by_kind(render(), "NetworkPolicy") == []
+
+
+# ---- security: the endpoint allowlist and the example ---------------------------------------------
+
+
+def test_allow_endpoints_render_as_allow_endpoint_flags(helm: Helm, tmp_path: Path) -> None:
+    urls = ["https://zoom.us", "https://api.zoom.us", "https://zoom-proxy.internal:8443"]
+    values = values_file(tmp_path, "allow", {"allowEndpoints": urls})
+    rendered = helm("template", "zo", str(CHART), "-f", str(values)).stdout
+    deployment = next(d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "Deployment")
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert [a for a in args if a.startswith("--allow-endpoint=")] == [f"--allow-endpoint={u}" for u in urls]
+    default = next(
+        d
+        for d in yaml.safe_load_all(helm("template", "zo", str(CHART)).stdout)
+        if d and d["kind"] == "Deployment"
+    )
+    default_args = default["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert not [a for a in default_args if a.startswith("--allow-endpoint")], "the default: Zoom's hosts"
+
+
+@pytest.mark.parametrize("url", ["https://user:pw@zoom.us", "https://zoom.us/?q=1", "zoom.us"])
+def test_an_allow_endpoint_the_operator_would_refuse_fails_the_install(
+    helm: Helm, tmp_path: Path, url: str
+) -> None:
+    values = values_file(tmp_path, "bad-allow", {"allowEndpoints": [url]})
+    result = helm("template", "zo", str(CHART), "-f", str(values), check=False)
+    assert result.returncode != 0
+    assert "allowEndpoints" in result.stderr
+
+
+def test_the_example_is_a_valid_zoomapp_with_a_labelled_credentials_secret() -> None:
+    secret, app = list(yaml.safe_load_all((REPO_ROOT / "examples" / "meetings-bot.yaml").read_text()))
+    assert secret["metadata"]["labels"] == {"zoom-operator.io/credentials": "true"}
+    assert app["spec"]["credentialsSecretRef"]["name"] == secret["metadata"]["name"]
+    crd = yaml.safe_load(CRD_SOURCE.read_text())
+    jsonschema.validate(app, crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
+    kubernetes_validate.validate(secret, NEWEST, strict=True)

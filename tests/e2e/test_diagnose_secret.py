@@ -33,9 +33,12 @@ def zoom(sim: SimulatorProcess) -> SimulatorProcess:
     return sim
 
 
-def create_secret(cp: ControlPlane, namespace: str, name: str, **values: str) -> None:
+def create_secret(cp: ControlPlane, namespace: str, name: str, *, label: bool = True, **values: str) -> None:
+    """A credentials Secret as the README says to make it: created, then labelled for zoom-operator."""
     literals = [f"--from-literal={key}={value}" for key, value in values.items()]
     cp.kubectl("create", "secret", "generic", name, "-n", namespace, *literals)
+    if label:
+        cp.kubectl("label", "secret", name, "-n", namespace, "zoom-operator.io/credentials=true")
 
 
 def diagnose(
@@ -219,3 +222,24 @@ def test_forbidden_secret_exits_2_saying_what_permission_is_missing(
     assert "forbidden" in line.lower()
     assert "'get' on secrets" in line
     assert token not in result.stderr
+
+
+def test_an_unlabelled_secret_is_not_read_and_the_line_gives_the_label_command(
+    control_plane: ControlPlane, namespace: str, zoom: SimulatorProcess
+) -> None:
+    create_secret(
+        control_plane,
+        namespace,
+        CREDS,
+        label=False,
+        account_id="acc-demo",
+        client_id="demo-client",
+        client_secret="demo-secret",
+    )
+
+    result = diagnose(control_plane, zoom, "--secret", f"{namespace}/{CREDS}")
+
+    line = one_error_line(result)
+    assert f"kubectl label secret -n {namespace} {CREDS} zoom-operator.io/credentials=true" in line
+    assert "demo-secret" not in result.stdout + result.stderr
+    assert int(zoom.stats()["tokens_issued"].get("demo-client", 0)) == 0

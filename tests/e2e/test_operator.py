@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.support.operator import (
+    CREDENTIALS_LABELS,
     Cluster,
     OperatorProcess,
     credentials_secret,
@@ -241,7 +242,12 @@ def test_unusable_credentials_secret_is_reported_on_ready(
     start_operator()
     if secret is not None:
         cluster.apply(
-            {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": CREDS}, "stringData": secret}
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": CREDS, "labels": dict(CREDENTIALS_LABELS)},
+                "stringData": secret,
+            }
         )
     cluster.apply(zoomapp(APP, credentials=CREDS, base_url=sim.base_url))
     ready = cluster.wait_condition(APP, "Ready", "False", reason=reason)
@@ -264,7 +270,7 @@ def test_non_utf8_credentials_are_invalid_and_nothing_leaks(
         {
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": {"name": CREDS},
+            "metadata": {"name": CREDS, "labels": dict(CREDENTIALS_LABELS)},
             "data": {
                 "account_id": base64.b64encode(b"acc-demo").decode(),
                 "client_id": base64.b64encode(b"demo-client").decode(),

@@ -87,7 +87,7 @@ def short_tokens(sim: SimulatorProcess) -> SimulatorProcess:
 
 @pytest.fixture
 def replicas(
-    control_plane: ControlPlane, namespace: str, tmp_path: Path
+    control_plane: ControlPlane, namespace: str, tmp_path: Path, sim: SimulatorProcess
 ) -> Iterator[Callable[[int], OperatorProcess]]:
     """`replica(priority)` builds (not starts) `zoom-operator run --peering … --priority N -n NS -v`."""
     built: list[OperatorProcess] = []
@@ -99,6 +99,7 @@ def replicas(
             namespaces=[namespace],
             extra_args=["--peering", PEERING, "--priority", str(priority), "-v"],
             env={"KUBECONFIG": str(control_plane.kubeconfig)},  # `import kopf` comes before the CLI
+            allow_endpoints=[sim.base_url],
         )
         assert proc.args[1:3] == ["-m", "zoom_operator.cli"]
         proc.args[1:3] = ["-c", ENTRY]

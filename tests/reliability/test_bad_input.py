@@ -213,7 +213,7 @@ def _credentials(name: str, data: dict[str, bytes]) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": name},
+        "metadata": {"name": name, "labels": {"zoom-operator.io/credentials": "true"}},
         "data": {k: base64.b64encode(v).decode() for k, v in data.items()},
     }
 

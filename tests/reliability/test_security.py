@@ -247,7 +247,7 @@ def test_tls_is_verified_for_zoom_endpoints_and_cannot_be_turned_off(
     cluster: Cluster, start_operator: Callable[..., OperatorProcess], tls_zoom: tuple[str, list[str]]
 ) -> None:
     url, seen = tls_zoom
-    operator = start_operator()
+    operator = start_operator(allow=[url])
     cluster.apply(
         [
             credentials_secret(

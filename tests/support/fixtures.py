@@ -18,7 +18,7 @@ import os
 import re
 import subprocess
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -96,9 +96,12 @@ def sim() -> Iterator[SimulatorProcess]:
 
 @pytest.fixture
 def start_operator(
-    control_plane: ControlPlane, namespace: str, tmp_path: Path
+    control_plane: ControlPlane, namespace: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> Iterator[Callable[..., OperatorProcess]]:
     """Start `zoom-operator run` on the test's namespace; `kubeconfig=` runs it as someone else.
+
+    The endpoint allowlist is `allow=` when given, else the test's `sim` simulator when it uses one
+    (the operator allows only Zoom's hosts by default, so a test names its Zoom explicitly).
 
     Every operator started is stopped at teardown, and the tail of its log is printed (pytest shows
     it for failed tests).
@@ -106,13 +109,19 @@ def start_operator(
     started: list[OperatorProcess] = []
 
     def start(
-        *extra_args: str, kubeconfig: Path | None = None, log_name: str | None = None
+        *extra_args: str,
+        kubeconfig: Path | None = None,
+        log_name: str | None = None,
+        allow: Sequence[str] | None = None,
     ) -> OperatorProcess:
+        if allow is None:
+            allow = [request.getfixturevalue("sim").base_url] if "sim" in request.fixturenames else []
         proc = OperatorProcess(
             kubeconfig or control_plane.kubeconfig,
             tmp_path / (log_name or f"operator-{len(started)}.log"),
             namespaces=[namespace],
             extra_args=extra_args,
+            allow_endpoints=allow,
         )
         started.append(proc.start())
         return proc

@@ -54,6 +54,7 @@ class OperatorProcess:
         namespaces: Sequence[str] = (),
         extra_args: Sequence[str] = (),
         env: dict[str, str] | None = None,
+        allow_endpoints: Sequence[str] = (),
     ) -> None:
         self.kubeconfig = kubeconfig
         self.log_path = log_path
@@ -71,6 +72,7 @@ class OperatorProcess:
             "--liveness",
             f"http://127.0.0.1:{self.liveness_port}/healthz",
             *[a for ns in namespaces for a in ("-n", ns)],
+            *[a for url in allow_endpoints for a in ("--allow-endpoint", url)],
             *extra_args,
         ]
         if "--peering" not in extra_args:
@@ -188,11 +190,15 @@ class Cluster:
         return list(json.loads(result.stdout).get("items") or [])
 
 
+CREDENTIALS_LABELS = {"zoom-operator.io/credentials": "true"}
+
+
 def credentials_secret(name: str, *, account_id: str, client_id: str, client_secret: str) -> dict[str, Any]:
+    """A credentials Secret as its writer makes it: labelled for the operator, which reads no other."""
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": name},
+        "metadata": {"name": name, "labels": dict(CREDENTIALS_LABELS)},
         "type": "Opaque",
         "stringData": {"account_id": account_id, "client_id": client_id, "client_secret": client_secret},
     }

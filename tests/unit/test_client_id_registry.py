@@ -37,3 +37,23 @@ def test_many_apps_each_with_its_own_client_id_never_wait() -> None:
     for ref in refs:
         registry.release(ref)
     assert registry.claim("client-0", SECOND, "t", lambda r: None) is None
+
+
+def test_a_squatter_that_never_proved_the_client_id_blocks_nobody() -> None:
+    registry = ClientIdRegistry()
+    squatter, victim = ObjectRef("team-b", "squatter"), ObjectRef("team-a", "victim")
+    # the squatter was created first, with the victim's client ID and a wrong secret: it never mints a token
+    assert registry.claim("client", squatter, "2026-01-01T00:00:00Z", lambda r: None, proven=False) is None
+    assert registry.claim("client", victim, "2026-01-02T00:00:00Z", lambda r: None, proven=False) is None
+    # the victim's credentials mint a token: it proves the client ID and serves it
+    assert registry.claim("client", victim, "2026-01-02T00:00:00Z", lambda r: None, proven=True) is None
+    assert registry.claim("client", squatter, "2026-01-01T00:00:00Z", lambda r: None, proven=False) == victim
+
+
+def test_of_two_proven_claimants_the_oldest_serves_and_a_newly_proven_winner_wakes_the_other() -> None:
+    registry = ClientIdRegistry()
+    woken: list[ObjectRef] = []
+    assert registry.claim("client", SECOND, "2026-01-02T00:00:00Z", lambda r: woken.append(SECOND)) is None
+    assert registry.claim("client", FIRST, "2026-01-01T00:00:00Z", lambda r: woken.append(FIRST)) is None
+    assert woken == [SECOND]
+    assert registry.claim("client", SECOND, "2026-01-02T00:00:00Z", lambda r: None) == FIRST

@@ -210,6 +210,7 @@ def test_reason_vocabulary_matches_the_design_table() -> None:
         "DuplicateClientId",
         "MintBudgetExhausted",
         "ZoomUnreachable",
+        "TokenSecretConflict",
         "Pending",
     }
     assert REASONS[CONDITION_SECRET_ROTATION_REQUIRED] == {
@@ -777,7 +778,8 @@ def test_pending_owner_message_counts_fresh_rejections() -> None:
 
 # --- Ready ------------------------------------------------------------------------------------------
 
-DUPLICATE = "team-b/other-bot"
+DUPLICATE = "ZoomApp team-a/other-bot"
+CONFLICT = dx.TokenSecretConflict(secret="team-a/meetings-bot-token", controller="victim-bot")
 
 READY_CASES = [
     pytest.param(
@@ -793,6 +795,12 @@ READY_CASES = [
         id="credentials-invalid",
     ),
     pytest.param(healthy(duplicate_of=DUPLICATE), "False", "DuplicateClientId", id="duplicate-client-id"),
+    pytest.param(
+        healthy(token_secret_conflict=CONFLICT),
+        "False",
+        "TokenSecretConflict",
+        id="token-secret-conflict-first",
+    ),
     pytest.param(
         healthy(mints=(mint(0, issued(0)), mint(60, DISABLED))), "False", "AppDisabled", id="app-disabled"
     ),
@@ -983,6 +991,36 @@ def test_duplicate_message_names_the_other_zoomapp() -> None:
     message = diagnose(healthy(duplicate_of=DUPLICATE)).ready.message
     assert DUPLICATE in message
     assert "Delete one of the two ZoomApps" in message
+
+
+def test_duplicate_in_another_namespace_is_not_named() -> None:
+    message = diagnose(healthy(duplicate_of="a ZoomApp in another namespace")).ready.message
+    assert message.startswith("A ZoomApp in another namespace already serves the client ID")
+    assert "team-b" not in message
+
+
+def test_token_secret_conflict_names_the_secret_and_what_to_do() -> None:
+    ready = diagnose(healthy(token_secret_conflict=CONFLICT)).ready
+    assert ready.reason == dx.READY_TOKEN_SECRET_CONFLICT
+    assert "Secret team-a/meetings-bot-token (spec.tokenSecret.name)" in ready.message
+    assert "token Secret of ZoomApp victim-bot" in ready.message
+    assert "Set spec.tokenSecret.name to a name no other Secret uses" in ready.message
+    foreign = diagnose(healthy(token_secret_conflict=dx.TokenSecretConflict("team-a/db-password"))).ready
+    assert "has no controller ownerReference to this ZoomApp" in foreign.message
+
+
+def test_an_unused_auditor_is_said_on_the_owner_condition() -> None:
+    note = (
+        "auditor ZoomApp team-a/zoom-admin (spec.auditorRef) is not Ready; its token is used only while it is"
+    )
+    owner = diagnose(healthy(auditor_note=note)).owner_role_change_required
+    assert owner.message.endswith(f"The auditor was not used: {note}.")
+
+
+def test_a_bare_404_without_a_zoom_code_does_not_prove_the_token() -> None:
+    s = healthy()
+    bare = dataclasses.replace(s, probes=(*s.probes, probe(2, 0, NotFound(None, "Not Found"))))
+    assert diagnose(bare).ready.status == "Unknown"
 
 
 def test_budget_message_names_the_limit_and_next_allowed_time() -> None:

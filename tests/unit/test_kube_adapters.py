@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from zoom_operator import diagnosis as dx
-from zoom_operator.kube.credentials import Credentials, needs_label, read_credentials
+from zoom_operator.kube.credentials import Credentials, is_labelled, read_credentials
 from zoom_operator.kube.status import render_conditions, render_rejection, restore_evidence, transitions
-from zoom_operator.kube.token_secret import is_intact, read_stored_token, render_token_secret
+from zoom_operator.kube.token_secret import is_intact, is_owned_by, read_stored_token, render_token_secret
 from zoom_operator.secret import Secret
 from zoom_operator.spec import CredentialsSecretRef, TokenSecretTemplate
 from zoom_operator.zoom.outcomes import ApiOk, ClientRejected, TokenIssued, Unauthorized, ZoomUser
@@ -22,7 +24,7 @@ REF = CredentialsSecretRef(name="bot-zoom")
 
 def _secret(**values: bytes) -> dict[str, Any]:
     return {
-        "metadata": {"name": "bot-zoom"},
+        "metadata": {"name": "bot-zoom", "labels": {"zoom-operator.io/credentials": "true"}},
         "data": {k: base64.b64encode(v).decode() for k, v in values.items()},
     }
 
@@ -70,7 +72,10 @@ def test_credentials_are_read_stripped_and_fingerprinted_without_exposing_the_se
             "spaces",
         ),
         (
-            {"data": {"account_id": "%%%", "client_id": "", "client_secret": ""}},
+            {
+                "metadata": {"labels": {"zoom-operator.io/credentials": "true"}},
+                "data": {"account_id": "%%%", "client_id": "", "client_secret": ""},
+            },
             dx.READY_CREDENTIALS_INVALID,
             "base64",
         ),
@@ -87,9 +92,22 @@ def test_unusable_credentials_name_the_secret_and_key(
     assert "team-a/bot-zoom" in problem.message
 
 
-def test_credentials_secret_without_the_watch_label_needs_it() -> None:
-    assert needs_label({"metadata": {}})
-    assert not needs_label({"metadata": {"labels": {"zoom-operator.io/credentials": "true"}}})
+def test_credentials_secret_is_used_only_with_its_writers_label() -> None:
+    assert not is_labelled({"metadata": {}})
+    assert not is_labelled({"metadata": {"labels": {"zoom-operator.io/credentials": "token"}}})
+    assert is_labelled({"metadata": {"labels": {"zoom-operator.io/credentials": "true"}}})
+
+
+@pytest.mark.parametrize("label", [None, "token", "yes"])
+def test_unlabelled_credentials_secret_is_not_read_and_says_how_to_label_it(label: str | None) -> None:
+    secret = _secret(account_id=b"acc", client_id=b"cid", client_secret=b"s3cret")
+    secret["metadata"]["labels"] = {} if label is None else {"zoom-operator.io/credentials": label}
+    problem = read_credentials(secret, REF, "team-a")
+    assert isinstance(problem, dx.CredentialsProblem)
+    assert problem.reason == dx.READY_CREDENTIALS_INVALID
+    assert "kubectl label secret -n team-a bot-zoom zoom-operator.io/credentials=true" in problem.message
+    assert "cid" not in problem.message
+    assert "s3cret" not in problem.message
 
 
 def test_token_secret_round_trips_and_detects_edits() -> None:
@@ -154,7 +172,7 @@ def test_restart_restores_an_accepted_probe_and_the_owner() -> None:
             "source": "probe",
         },
     }
-    evidence = restore_evidence(status, token_issued_at=token.issued_at, fresh_token_seconds=60)
+    evidence = restore_evidence(status, token_issued_at=token.issued_at, fresh_token_seconds=60, now=NOW)
     assert [type(p.outcome) for p in evidence.probes] == [ApiOk]
     assert evidence.owner is not None
     assert isinstance(evidence.owner.lookup, ZoomUser)
@@ -172,7 +190,7 @@ def test_restart_restores_the_fresh_token_rejections_behind_a_raised_flag() -> N
         },
         "consecutiveUnauthorized": 3,
     }
-    evidence = restore_evidence(status, token_issued_at=issued, fresh_token_seconds=60)
+    evidence = restore_evidence(status, token_issued_at=issued, fresh_token_seconds=60, now=NOW)
     assert all(isinstance(p.outcome, Unauthorized) for p in evidence.probes)
     assert evidence.probes[-1].token_issued_at == issued
     snapshot = dx.Snapshot(
@@ -191,7 +209,9 @@ def test_restart_restores_the_fresh_token_rejections_behind_a_raised_flag() -> N
 def test_an_outage_at_the_last_probe_restores_no_evidence() -> None:
     status = {"lastProbe": {"at": "2026-11-29T11:55:00Z", "httpStatus": 503, "message": "server_error: 503"}}
     assert (
-        restore_evidence(status, token_issued_at=NOW - timedelta(hours=0.5), fresh_token_seconds=60).probes
+        restore_evidence(
+            status, token_issued_at=NOW - timedelta(hours=0.5), fresh_token_seconds=60, now=NOW
+        ).probes
         == ()
     )
 
@@ -201,9 +221,69 @@ def test_restart_restores_client_rejections_for_the_same_credentials() -> None:
         error="invalid_client", reason="Invalid client_id or client_secret", http_status=400
     )
     status = {"credentials": {"rejected": render_rejection("fp-1", [rejection, rejection], NOW)}}
-    evidence = restore_evidence(status, token_issued_at=None, fresh_token_seconds=60)
+    evidence = restore_evidence(status, token_issued_at=None, fresh_token_seconds=60, now=NOW)
     assert evidence.rejected_fingerprint == "fp-1"
     assert [r.outcome for r in evidence.rejected_mints] == [rejection, rejection]
+
+
+def test_restore_drops_evidence_dated_in_the_future_and_bounds_counts() -> None:
+    issued = NOW - timedelta(minutes=30)
+    future = "2099-01-01T00:00:00Z"
+    rejection = ClientRejected(error="invalid_client", reason="edited", http_status=400)
+    status = {
+        "lastProbe": {"at": future, "httpStatus": 401, "zoomCode": 124, "message": "Invalid access token."},
+        "consecutiveUnauthorized": 10**9,
+        "owner": {"userId": "u", "source": "auditor", "checkedAt": future, "status": "inactive"},
+        "credentials": {"rejected": {**render_rejection("fp-1", [rejection] * 3, NOW), "at": future}},
+    }
+    evidence = restore_evidence(status, token_issued_at=issued, fresh_token_seconds=60, now=NOW)
+    assert evidence.probes == ()
+    assert evidence.owner is None
+    assert evidence.rejected_mints == ()
+    status["lastProbe"]["at"] = "2026-11-29T11:55:00Z"
+    bounded = restore_evidence(status, token_issued_at=issued, fresh_token_seconds=60, now=NOW)
+    assert len(bounded.probes) <= 13
+
+
+def test_a_later_expiry_written_beside_a_jwt_never_outlives_its_exp_claim() -> None:
+    claims = {"uid": "u-owner", "exp": int((NOW + timedelta(minutes=20)).timestamp())}
+    payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+    token = dataclasses.replace(_token(), access_token=Secret(f"eyJhbGciOiJIUzUxMiJ9.{payload}.sig"))
+    body = render_token_secret(
+        namespace="team-a",
+        app_name="bot",
+        app_uid="uid-1",
+        template=TokenSecretTemplate(name="bot-token"),
+        token=token,
+        default_api_url="https://api.zoom.us",
+    )
+    body["data"]["expires_at"] = base64.b64encode(b"2099-01-01T00:00:00Z").decode()
+    stored = read_stored_token(body)
+    assert stored is not None
+    assert stored.expires_at == NOW + timedelta(minutes=20)
+
+
+def test_token_secret_ownership_is_the_controller_reference_to_this_zoomapps_uid() -> None:
+    body = render_token_secret(
+        namespace="team-a",
+        app_name="bot",
+        app_uid="uid-1",
+        template=TokenSecretTemplate(name="bot-token"),
+        token=_token(),
+        default_api_url="https://api.zoom.us",
+    )
+    assert is_owned_by(body, "uid-1")
+    assert not is_owned_by(body, "uid-2")
+    assert not is_owned_by(body, "")
+    assert not is_owned_by({"metadata": {"name": "db-password"}}, "uid-1")
+    not_controller = {
+        "metadata": {"ownerReferences": [{**body["metadata"]["ownerReferences"][0], "controller": False}]}
+    }
+    assert not is_owned_by(not_controller, "uid-1")
+    other_kind = {
+        "metadata": {"ownerReferences": [{**body["metadata"]["ownerReferences"][0], "kind": "Deployment"}]}
+    }
+    assert not is_owned_by(other_kind, "uid-1")
 
 
 def _spec() -> Any:

@@ -60,6 +60,9 @@ class FakeKube:
         self.secrets: dict[ObjectRef, dict[str, Any]] = {}
         self.status: dict[str, Any] = {}
         self.version = 0
+        self.reads: list[ObjectRef] = []  # Secrets whose data was read
+        self.patches: list[tuple[ObjectRef, Mapping[str, Any]]] = []
+        self.zoomapps: dict[ObjectRef, dict[str, Any]] = {}
 
     def put_credentials(self, secret: str = "demo-secret") -> None:
         values = {"account_id": "acc", "client_id": "cid", "client_secret": secret}
@@ -69,7 +72,20 @@ class FakeKube:
         }
 
     async def get_secret(self, ref: ObjectRef) -> dict[str, Any] | None:
+        self.reads.append(ref)
         return self.secrets.get(ref)
+
+    async def get_secret_metadata(self, ref: ObjectRef) -> dict[str, Any] | None:
+        secret = self.secrets.get(ref)
+        return None if secret is None else {"metadata": dict(secret["metadata"])}
+
+    async def get_labelled_secret(self, ref: ObjectRef, selector: str) -> dict[str, Any] | None:
+        key, _, value = selector.partition("=")
+        secret = self.secrets.get(ref)
+        if secret is None or (secret["metadata"].get("labels") or {}).get(key) != value:
+            return None
+        self.reads.append(ref)
+        return secret
 
     async def create_secret(self, namespace: str, body: Mapping[str, Any]) -> dict[str, Any]:
         ref = ObjectRef(namespace, body["metadata"]["name"])
@@ -84,10 +100,17 @@ class FakeKube:
         return self._store(ref, body)
 
     async def patch_secret(self, ref: ObjectRef, patch: Mapping[str, Any]) -> dict[str, Any]:
-        return self.secrets[ref]
+        self.patches.append((ref, patch))
+        live = self.secrets[ref]
+        annotations = {
+            **(live["metadata"].get("annotations") or {}),
+            **patch["metadata"].get("annotations", {}),
+        }
+        live["metadata"] = {**live["metadata"], "annotations": annotations}
+        return live
 
     async def get_zoomapp(self, ref: ObjectRef) -> dict[str, Any] | None:
-        return None
+        return self.zoomapps.get(ref)
 
     async def patch_zoomapp_status(self, ref: ObjectRef, status: Mapping[str, Any]) -> dict[str, Any]:
         for key, value in status.items():
@@ -151,9 +174,13 @@ class FakeZoom:
 class Reporter:
     def __init__(self) -> None:
         self.transitions: list[Transition] = []
+        self.warnings: list[tuple[str, str]] = []
 
     def transition(self, ref: ObjectRef, body: Mapping[str, Any], change: Transition) -> None:
         self.transitions.append(change)
+
+    def warning(self, ref: ObjectRef, body: Mapping[str, Any], reason: str, message: str) -> None:
+        self.warnings.append((reason, message))
 
     def minted(self, ref: ObjectRef, outcome: TokenOutcome) -> None: ...
 
@@ -176,6 +203,8 @@ class Harness:
             **spec,
         }
         self.annotations: dict[str, str] = {}
+        self.generation = 1
+        self.reporter = Reporter()
         self.worker = self.new_worker()
 
     def body(self) -> dict[str, Any]:
@@ -184,7 +213,7 @@ class Harness:
                 "name": APP,
                 "namespace": NS,
                 "uid": "uid-1",
-                "generation": 1,
+                "generation": self.generation,
                 "creationTimestamp": "2026-11-29T08:00:00Z",
                 "annotations": self.annotations,
             },
@@ -199,7 +228,7 @@ class Harness:
             body=self.body,
             kube=self.kube,
             zoom=lambda endpoints: self.zoom,
-            reporter=Reporter(),
+            reporter=self.reporter,
             registry=self.registry,
             clock=self.clock,
             rng=random.Random(7),
@@ -335,3 +364,205 @@ async def test_a_rejection_is_flagged_within_one_probe_interval_plus_ten_seconds
     h.zoom.probe_script = [Unauthorized(124, "Invalid access token.")] * 10  # the owner loses the role now
     await h.run_until(300 + 10)
     assert h.kube.condition("OwnerRoleChangeRequired") == ("True", "FreshTokensRejected")
+
+
+# --- only what is its own (issue: security) ---------------------------------------------------------
+
+
+def _foreign_secret(name: str, owner_uid: str | None = None) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": name, "resourceVersion": "1"}
+    if owner_uid is not None:
+        metadata["ownerReferences"] = [
+            {
+                "apiVersion": "zoom-operator.io/v1alpha1",
+                "kind": "ZoomApp",
+                "name": "victim",
+                "uid": owner_uid,
+                "controller": True,
+            }
+        ]
+    return {"metadata": metadata, "data": {"password": base64.b64encode(b"hunter2").decode()}}
+
+
+@pytest.mark.parametrize("owner_uid", [None, "uid-victim"], ids=["unrelated-secret", "another-apps-token"])
+async def test_a_token_secret_name_taken_by_a_secret_not_ours_is_a_conflict_and_nothing_is_minted(
+    owner_uid: str | None,
+) -> None:
+    h = Harness(tokenSecret={"name": "db-password"})
+    ref = ObjectRef(NS, "db-password")
+    h.kube.secrets[ref] = original = _foreign_secret("db-password", owner_uid)
+    await h.run_until(120)
+    assert h.zoom.mints == 0
+    assert h.zoom.probes == 0
+    assert h.kube.condition("Ready") == ("False", "TokenSecretConflict")
+    assert h.kube.secrets[ref] is original, "never written"
+    assert ref not in h.kube.reads, "never read"
+    assert not h.kube.patches
+
+
+async def test_the_conflict_clears_once_the_name_is_free() -> None:
+    h = Harness(tokenSecret={"name": "db-password"})
+    h.kube.secrets[ObjectRef(NS, "db-password")] = _foreign_secret("db-password")
+    await h.step()
+    del h.kube.secrets[ObjectRef(NS, "db-password")]
+    await h.run_until(30)
+    assert h.zoom.mints == 1
+    assert h.kube.condition("Ready") == ("True", "TokenVerified")
+
+
+async def test_a_secret_that_appears_before_the_write_is_not_overwritten() -> None:
+    h = Harness()
+    ref = ObjectRef(NS, "bot-token")
+    original_create = h.kube.create_secret
+
+    async def racing_create(namespace: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        h.kube.secrets[ref] = _foreign_secret("bot-token")  # someone else's Secret lands first
+        return await original_create(namespace, body)
+
+    h.kube.create_secret = racing_create  # type: ignore[method-assign]
+    await h.step()
+    assert h.kube.secrets[ref]["data"] == _foreign_secret("bot-token")["data"]
+    assert h.kube.condition("Ready") == ("False", "TokenSecretConflict")
+
+
+async def test_renaming_the_token_secret_writes_the_new_one_at_once_and_retires_the_old() -> None:
+    h = Harness()
+    await h.step()
+    old, new = ObjectRef(NS, "bot-token"), ObjectRef(NS, "bot-token-v2")
+    h.spec["tokenSecret"] = {"name": "bot-token-v2"}
+    h.generation = 2
+    await h.step()
+    assert h.zoom.mints == 1, "the current token is written to the new Secret without a mint"
+    assert h.kube.secrets[new]["data"]["access_token"] == h.kube.secrets[old]["data"]["access_token"]
+    assert "zoom-operator.io/no-longer-maintained" in h.kube.secrets[old]["metadata"]["annotations"]
+    assert [reason for reason, _ in h.reporter.warnings] == ["TokenSecretRenamed"]
+    assert h.kube.status["token"]["secretName"] == "bot-token-v2"
+    assert h.kube.condition("Ready") == ("True", "TokenVerified")
+
+
+async def test_a_rename_while_the_operator_was_down_is_finished_on_restart_without_a_mint() -> None:
+    h = Harness()
+    await h.step()
+    h.spec["tokenSecret"] = {"name": "bot-token-v2"}
+    h.generation = 2
+    h.worker = h.new_worker()
+    await h.step()
+    assert h.zoom.mints == 1
+    assert ObjectRef(NS, "bot-token-v2") in h.kube.secrets
+
+
+async def test_an_unlabelled_credentials_secret_is_never_read() -> None:
+    h = Harness()
+    h.kube.secrets[ObjectRef(NS, CREDS)]["metadata"]["labels"] = {}
+    await h.run_until(60)
+    assert h.zoom.mints == 0
+    assert ObjectRef(NS, CREDS) not in h.kube.reads
+    assert not h.kube.patches, "the operator never labels a Secret itself"
+    status, reason = h.kube.condition("Ready")
+    assert (status, reason) == ("False", "CredentialsSecretInvalid")
+    message = next(c["message"] for c in h.kube.status["conditions"] if c["type"] == "Ready")
+    assert "kubectl label secret -n team-a bot-zoom zoom-operator.io/credentials=true" in message
+
+
+async def test_status_shows_the_client_id_only_as_a_fingerprint() -> None:
+    h = Harness()
+    await h.step()
+    credentials = h.kube.status["credentials"]
+    assert "clientId" not in credentials
+    assert "cid" not in str(h.kube.status)
+    assert len(credentials["clientIdFingerprint"]) == 16
+
+
+async def test_an_endpoint_outside_the_allowlist_is_an_invalid_spec_and_nothing_is_sent() -> None:
+    h = Harness(endpoints={"oauthUrl": "https://attacker.example", "apiUrl": "https://api.zoom.us"})
+    await h.run_until(60)
+    assert (h.zoom.mints, h.zoom.probes) == (0, 0)
+    assert h.kube.condition("Ready") == ("False", "InvalidSpec")
+    assert ObjectRef(NS, CREDS) not in h.kube.reads
+
+
+async def test_status_edited_while_the_operator_was_down_neither_blocks_minting_nor_stands_unproven() -> None:
+    h = Harness()
+    await h.step()
+    h.clock.advance(60)
+    rejected = {
+        "fingerprint": h.kube.status["credentials"]["fingerprint"],
+        "count": 9,
+        "error": "invalid_client",
+    }
+    h.kube.status["mints"] = {
+        "total": 1,
+        "recentAttempts": ["2099-01-01T00:00:00Z"] * 50,
+        "lastAt": "2099-01-01T00:00:00Z",
+    }
+    h.kube.status["credentials"]["rejected"] = {**rejected, "reason": "edited", "at": "2026-11-29T09:00:30Z"}
+    h.kube.status["lastProbe"] = {"at": "2099-01-01T00:00:00Z", "httpStatus": 401, "zoomCode": 124}
+    h.kube.status["consecutiveUnauthorized"] = 99
+    del h.kube.secrets[ObjectRef(NS, "bot-token")]  # no token: a mint is due at once
+    h.worker = h.new_worker()
+    await h.run_until(30)
+    assert h.zoom.mints == 2, "the fake attempts in 2099 and the fake rejections block nothing"
+    assert h.kube.condition("Ready") == ("True", "TokenVerified")
+    assert h.kube.condition("SecretRotationRequired") == ("False", "CredentialsAccepted")
+    assert h.kube.condition("OwnerRoleChangeRequired")[0] != "True"
+
+
+async def test_a_restored_rotation_flag_is_re_proven_by_the_next_mint() -> None:
+    h = Harness(renewBeforeSeconds=600)
+    await h.step()
+    rejected = ClientRejected("invalid_client", "Invalid client_id or client_secret", 400)
+    h.zoom.mint_script = [rejected] * 10
+    h.clock.advance(3050)
+    await h.run_until(300)
+    assert h.kube.condition("SecretRotationRequired") == ("True", "ClientCredentialsRejected")
+    minted = h.zoom.mints
+    h.worker = h.new_worker()
+    await h.run_until(600)
+    assert h.zoom.mints == minted + 1, "one token request re-proves the restored flag, then none"
+    assert h.kube.condition("SecretRotationRequired") == ("True", "ClientCredentialsRejected")
+
+
+def _auditor(ready: bool, token_owner_uid: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    auditor = {
+        "metadata": {"name": "zoom-admin", "namespace": NS, "uid": "uid-auditor"},
+        "spec": {
+            "credentialsSecretRef": {"name": "admin-zoom"},
+            "expectedOwner": {"email": "admin@example.com"},
+            "tokenSecret": {"name": "victim-token"},
+        },
+        "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}]},
+    }
+    secret = _foreign_secret("victim-token", token_owner_uid)
+    return auditor, secret
+
+
+@pytest.mark.parametrize(
+    ("ready", "token_owner", "note"),
+    [
+        (True, "uid-victim", "is not its own token Secret"),
+        (False, "uid-auditor", "is not Ready"),
+    ],
+    ids=["decoy-naming-another-apps-token", "not-ready"],
+)
+async def test_an_auditor_token_is_used_only_from_its_own_secret_while_it_is_ready(
+    ready: bool, token_owner: str, note: str
+) -> None:
+    h = Harness(auditorRef={"name": "zoom-admin"})
+    auditor, secret = _auditor(ready, token_owner)
+    h.kube.zoomapps[ObjectRef(NS, "zoom-admin")] = auditor
+    h.kube.secrets[ObjectRef(NS, "victim-token")] = secret
+    await h.step()  # FakeZoom.get_user raises if the auditor's token were used
+    owner = next(c for c in h.kube.status["conditions"] if c["type"] == "OwnerRoleChangeRequired")
+    assert note in owner["message"]
+    if token_owner != "uid-auditor":
+        assert ObjectRef(NS, "victim-token") not in h.kube.reads
+
+
+async def test_a_bare_404_on_the_probe_is_no_proof_and_no_owner_verdict() -> None:
+    from zoom_operator.zoom.outcomes import NotFound
+
+    h = Harness()
+    h.zoom.probe_script = [NotFound(None, "Not Found")]
+    await h.step()
+    assert h.kube.condition("Ready")[0] == "Unknown"
+    assert h.kube.condition("OwnerRoleChangeRequired")[0] != "True"

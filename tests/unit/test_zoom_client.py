@@ -116,15 +116,16 @@ async def test_accepts_http_and_https_base_urls_and_drops_trailing_slashes(
 @pytest.mark.parametrize(
     ("bad_url", "says"),
     [
-        ("zoom.us", "must be an http(s) URL with a host"),
-        ("ftp://zoom.us", "must be an http(s) URL with a host"),
-        ("https://", "must be an http(s) URL with a host"),
-        ("", "must be an http(s) URL with a host"),
-        ("https://zoom.us:port", "must be an http(s) URL with a host"),
-        ("http://[::1", "must be an http(s) URL with a host"),
-        ("https://zoom.us?region=eu", "must not have a query or fragment"),
-        ("https://zoom.us#x", "must not have a query or fragment"),
-        ("https://admin:hunter2@zoom.us", "must not carry credentials"),
+        ("zoom.us", "is not an http(s) URL with a host"),
+        ("ftp://zoom.us", "is not an http(s) URL with a host"),
+        ("https://", "is not an http(s) URL with a host"),
+        ("", "is not an http(s) URL with a host"),
+        ("https://zoom.us:port", "port that is not a number from 1 to 65535"),
+        ("https://zoom.us:70000", "port that is not a number from 1 to 65535"),
+        ("http://[::1", "port that is not a number"),
+        ("https://zoom.us?region=eu", "must not have a query string or fragment"),
+        ("https://zoom.us#x", "must not have a query string or fragment"),
+        ("https://admin:hunter2@zoom.us", "must not carry a user name or password"),
     ],
 )
 @pytest.mark.parametrize("which", ["oauth_url", "api_url"])

@@ -149,6 +149,9 @@ namespaced mode), then falls back to the CRDs present at start and the namespace
 - --metrics-port={{ .Values.metrics.port }}
 - --liveness=http://0.0.0.0:{{ .Values.health.port }}/healthz
 - --kube-workers={{ .Values.kubeWorkers }}
+{{- range .Values.allowEndpoints }}
+- --allow-endpoint={{ . }}
+{{- end }}
 {{- if .Values.verbose }}
 - --verbose
 {{- end }}

@@ -25,6 +25,9 @@ GROUP: Final = "zoom-operator.io"
 VERSION: Final = "v1alpha1"
 PLURAL: Final = "zoomapps"
 MERGE_PATCH: Final = "application/merge-patch+json"
+JSON: Final = "application/json"
+# Ask for an object's metadata only (its labels and ownerReferences, never a Secret's data).
+METADATA_ONLY: Final = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 _OPAQUE_RUN: Final = re.compile(r"[A-Za-z0-9+/=_.\\-]{32,}")
 
 
@@ -93,12 +96,13 @@ class KubeApi:
         path: str,
         body: Mapping[str, Any] | None = None,
         *,
-        content_type: str = "application/json",
+        content_type: str = JSON,
         query: Mapping[str, str] | None = None,
+        accept: str = JSON,
     ) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
-            self._executor, self._request_sync, method, path, body, content_type, query
+            self._executor, self._request_sync, method, path, body, content_type, query, accept
         )
 
     def _request_sync(
@@ -108,9 +112,10 @@ class KubeApi:
         body: Mapping[str, Any] | None,
         content_type: str,
         query: Mapping[str, str] | None,
+        accept: str = JSON,
     ) -> dict[str, Any]:
         self.requests_total += 1
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": accept}
         if body is not None:
             headers["Content-Type"] = content_type
         _, url, header_params, _, _ = self._client.param_serialize(
@@ -160,6 +165,31 @@ class KubeApi:
             if error.status == 404:
                 return None
             raise
+
+    async def get_secret_metadata(self, ref: ObjectRef) -> dict[str, Any] | None:
+        """The Secret's metadata only (PartialObjectMetadata): who owns it, how it is labelled."""
+        try:
+            return await self.request("GET", self._secret_path(ref.namespace, ref.name), accept=METADATA_ONLY)
+        except KubeError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    async def get_labelled_secret(self, ref: ObjectRef, selector: str) -> dict[str, Any] | None:
+        """The Secret if it carries `selector`'s labels, else None: the API server filters, so the
+        data of a Secret without them never reaches this process."""
+        listed = await self.request(
+            "GET",
+            self._secret_path(ref.namespace),
+            query={"fieldSelector": f"metadata.name={ref.name}", "labelSelector": selector},
+        )
+        items = listed.get("items") or []
+        if not items:
+            return None
+        secret = dict(items[0])
+        secret.setdefault("apiVersion", "v1")
+        secret.setdefault("kind", "Secret")
+        return secret
 
     async def create_secret(self, namespace: str, body: Mapping[str, Any]) -> dict[str, Any]:
         return await self.request("POST", self._secret_path(namespace), body)

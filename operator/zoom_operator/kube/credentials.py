@@ -1,6 +1,11 @@
 """Reading a ZoomApp's credentials Secret into typed values, or into a problem a human can fix.
 
 Pure: takes the Secret as the API server returned it (a dict) and never echoes a value it read.
+
+Consent: the operator uses a Secret as credentials only when whoever wrote it labelled it
+`zoom-operator.io/credentials=true`. A ZoomApp's creator may be unable to read the namespace's
+Secrets; without the label, naming any Secret in `credentialsSecretRef` would make the operator read
+it on their behalf. The operator never adds that label itself.
 """
 
 from __future__ import annotations
@@ -13,10 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from zoom_operator.diagnosis import READY_CREDENTIALS_INVALID, READY_CREDENTIALS_MISSING, CredentialsProblem
+from zoom_operator.kube.token_secret import SECRET_KIND_LABEL
 from zoom_operator.secret import Secret
 from zoom_operator.spec import CredentialsSecretRef
 
-CREDENTIALS_LABEL: Final = "zoom-operator.io/credentials"
+CREDENTIALS_LABEL: Final = SECRET_KIND_LABEL
 CREDENTIALS_LABEL_VALUE: Final = "true"
 MAX_VALUE_BYTES: Final = 4096
 
@@ -27,6 +33,28 @@ class Credentials:
     client_id: str
     client_secret: Secret = field(repr=False)
     fingerprint: str  # sha256 prefix over all three values: tells a changed Secret without storing it
+
+    @property
+    def client_id_fingerprint(self) -> str:
+        """What status, Events and logs show of the client ID: a sha256 prefix, never the value."""
+        return fingerprint(self.client_id)
+
+
+def fingerprint(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()[:16]
+
+
+def label_command(namespace: str, name: str) -> str:
+    return f"kubectl label secret -n {namespace} {name} {CREDENTIALS_LABEL}={CREDENTIALS_LABEL_VALUE}"
+
+
+def unlabelled(namespace: str, ref: CredentialsSecretRef) -> CredentialsProblem:
+    """The Secret exists but its writer has not consented to the operator reading it."""
+    return _invalid(
+        f"Secret {namespace}/{ref.name} is not labelled {CREDENTIALS_LABEL}={CREDENTIALS_LABEL_VALUE}, so it "
+        "is not read: zoom-operator uses only Secrets that their writer labelled as credentials. If it holds "
+        f"this app's credentials, whoever manages the Secret runs: {label_command(namespace, ref.name)}"
+    )
 
 
 def read_credentials(
@@ -42,6 +70,8 @@ def read_credentials(
                 "App Credentials page in the Zoom App Marketplace; the operator picks it up within seconds."
             ),
         )
+    if not is_labelled(secret):
+        return unlabelled(namespace, ref)
     data = secret.get("data") or {}
     if not isinstance(data, Mapping):
         data = {}
@@ -74,9 +104,9 @@ def read_credentials(
                 f"{where} key {key!r} contains spaces or control characters; Zoom credentials have none."
             )
         values[key] = text
-    digest = hashlib.sha256(
-        "\0".join(values[k] for k in (ref.account_id_key, ref.client_id_key, ref.client_secret_key)).encode()
-    ).hexdigest()[:16]
+    digest = fingerprint(
+        "\0".join(values[k] for k in (ref.account_id_key, ref.client_id_key, ref.client_secret_key))
+    )
     return Credentials(
         account_id=values[ref.account_id_key],
         client_id=values[ref.client_id_key],
@@ -85,9 +115,9 @@ def read_credentials(
     )
 
 
-def needs_label(secret: Mapping[str, Any]) -> bool:
+def is_labelled(secret: Mapping[str, Any]) -> bool:
     labels = (secret.get("metadata") or {}).get("labels") or {}
-    return labels.get(CREDENTIALS_LABEL) != CREDENTIALS_LABEL_VALUE
+    return isinstance(labels, Mapping) and labels.get(CREDENTIALS_LABEL) == CREDENTIALS_LABEL_VALUE
 
 
 def _invalid(message: str) -> CredentialsProblem:

@@ -92,13 +92,19 @@ class RestoredEvidence:
     rejected_fingerprint: str | None = None
 
 
+MAX_RESTORED_REJECTIONS = 12  # never more than the worker's history holds
+
+
 def restore_evidence(
-    status: Mapping[str, Any], *, token_issued_at: datetime | None, fresh_token_seconds: int
+    status: Mapping[str, Any], *, token_issued_at: datetime | None, fresh_token_seconds: int, now: datetime
 ) -> RestoredEvidence:
+    """Status can be edited while the operator is down: evidence dated after `now` is dropped and counts
+    are bounded, so an edit cannot stall the app; a flag restored from status stands only until the next
+    probe or mint proves or clears it."""
     return RestoredEvidence(
-        probes=_restore_probes(status, token_issued_at, fresh_token_seconds),
-        owner=_restore_owner(status),
-        rejected_mints=_restore_rejections(status),
+        probes=_restore_probes(status, token_issued_at, fresh_token_seconds, now),
+        owner=_restore_owner(status, now),
+        rejected_mints=_restore_rejections(status, now),
         rejected_fingerprint=_str(
             (_mapping(status.get("credentials")).get("rejected") or {}).get("fingerprint")
         ),
@@ -117,11 +123,11 @@ def render_rejection(fingerprint: str, rejections: Sequence[ClientRejected], at:
 
 
 def _restore_probes(
-    status: Mapping[str, Any], token_issued_at: datetime | None, fresh_token_seconds: int
+    status: Mapping[str, Any], token_issued_at: datetime | None, fresh_token_seconds: int, now: datetime
 ) -> tuple[ProbeRecord, ...]:
     probe = _mapping(status.get("lastProbe"))
     at = parse_rfc3339(probe.get("at"))
-    if token_issued_at is None or at is None or at < token_issued_at:
+    if token_issued_at is None or at is None or at < token_issued_at or at > now:
         return ()
     http_status = probe.get("httpStatus")
     code = probe.get("zoomCode") if isinstance(probe.get("zoomCode"), int) else None
@@ -139,7 +145,8 @@ def _restore_probes(
         return ()  # an outage or an odd answer: no evidence; the worker probes again at once
     records = []
     if isinstance(outcome, Unauthorized):
-        rejected = int(status.get("consecutiveUnauthorized") or 0)
+        count = status.get("consecutiveUnauthorized")
+        rejected = min(count, MAX_RESTORED_REJECTIONS) if isinstance(count, int) and count > 0 else 0
         fresh = (at - token_issued_at).total_seconds() < fresh_token_seconds
         # one record per fresh token Zoom rejected, as the streak counts distinct tokens
         for index in range(rejected - (1 if fresh else 0)):
@@ -150,11 +157,16 @@ def _restore_probes(
     return tuple(records)
 
 
-def _restore_owner(status: Mapping[str, Any]) -> OwnerFacts | None:
+def _restore_owner(status: Mapping[str, Any], now: datetime) -> OwnerFacts | None:
     owner = _mapping(status.get("owner"))
     source = owner.get("source")
     checked_at = parse_rfc3339(owner.get("checkedAt"))
-    if source not in ("probe", "auditor") or checked_at is None or not owner.get("userId"):
+    if (
+        source not in ("probe", "auditor")
+        or checked_at is None
+        or checked_at > now
+        or not owner.get("userId")
+    ):
         return None
     user = ZoomUser(
         id=str(owner["userId"]),
@@ -167,11 +179,11 @@ def _restore_owner(status: Mapping[str, Any]) -> OwnerFacts | None:
     return OwnerFacts(source=source, checked_at=checked_at, lookup=user, role=None)
 
 
-def _restore_rejections(status: Mapping[str, Any]) -> tuple[MintRecord, ...]:
+def _restore_rejections(status: Mapping[str, Any], now: datetime) -> tuple[MintRecord, ...]:
     rejected = _mapping(_mapping(status.get("credentials")).get("rejected"))
     at = parse_rfc3339(rejected.get("at"))
     count = rejected.get("count")
-    if at is None or not isinstance(count, int) or count < 1:
+    if at is None or at > now or not isinstance(count, int) or count < 1:
         return ()
     outcome = ClientRejected(
         error=str(rejected.get("error") or "invalid_client"),

@@ -1,7 +1,9 @@
-"""The token Secret that pods mount: how it is rendered, and how a token is read back from it.
+"""The token Secret that pods mount: how it is rendered, who owns it, and how a token is read back.
 
-Pure dict transforms. The Secret is owned by its ZoomApp, labelled so the operator's server-side
-selector sees it, and carries the token's facts in annotations so a restart can reuse it.
+Pure dict transforms. The Secret is owned by its ZoomApp (a controller ownerReference with the app's
+uid), labelled so the operator's server-side selector sees it, and carries the token's facts in
+annotations so a restart can reuse it. The operator reads, adopts, repairs or writes only a token
+Secret that `is_owned_by` its ZoomApp: any other Secret of that name is someone else's.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any, Final
 
 from zoom_operator.secret import Secret
 from zoom_operator.spec import TokenSecretTemplate
+from zoom_operator.zoom.mapping import decode_exp
 from zoom_operator.zoom.outcomes import TokenIssued
 
 ZOOMAPP_ANNOTATION: Final = "zoom-operator.io/zoomapp"
@@ -21,6 +24,9 @@ EXPIRES_ANNOTATION: Final = "zoom-operator.io/expires-at"
 ISSUED_ANNOTATION: Final = "zoom-operator.io/issued-at"
 FINGERPRINT_ANNOTATION: Final = "zoom-operator.io/fingerprint"
 OWNER_UID_ANNOTATION: Final = "zoom-operator.io/owner-uid"
+CLIENT_ID_ANNOTATION: Final = "zoom-operator.io/client-id-fingerprint"  # whose credentials minted it
+UNMAINTAINED_ANNOTATION: Final = "zoom-operator.io/no-longer-maintained"
+ZOOMAPP_API_VERSION: Final = "zoom-operator.io/v1alpha1"
 APP_LABEL: Final = "zoom-operator.io/zoomapp"
 SECRET_KIND_LABEL: Final = "zoom-operator.io/credentials"
 SECRET_KIND_TOKEN: Final = "token"
@@ -50,6 +56,7 @@ def render_token_secret(
     template: TokenSecretTemplate,
     token: TokenIssued,
     default_api_url: str,
+    client_id_fingerprint: str | None = None,
 ) -> dict[str, Any]:
     """The full Secret body for `token` (create or replace)."""
     data = {
@@ -75,6 +82,8 @@ def render_token_secret(
     }
     if token.owner_uid:
         annotations[OWNER_UID_ANNOTATION] = token.owner_uid
+    if client_id_fingerprint:
+        annotations[CLIENT_ID_ANNOTATION] = client_id_fingerprint
     return {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -86,7 +95,7 @@ def render_token_secret(
             "annotations": annotations,
             "ownerReferences": [
                 {
-                    "apiVersion": "zoom-operator.io/v1alpha1",
+                    "apiVersion": ZOOMAPP_API_VERSION,
                     "kind": "ZoomApp",
                     "name": app_name,
                     "uid": app_uid,
@@ -123,6 +132,11 @@ def read_stored_token(secret: Mapping[str, Any] | None) -> TokenIssued | None:
     access_token = Secret(values["access_token"])
     if annotations.get(FINGERPRINT_ANNOTATION) != access_token.fingerprint():
         return None  # edited by hand: the data no longer matches what the operator wrote
+    claimed_expiry = decode_exp(values["access_token"])
+    if claimed_expiry is not None and claimed_expiry < expires_at:
+        expires_at = claimed_expiry  # the token's own `exp` wins over a later date written beside it
+    if issued_at > expires_at:
+        return None
     owner_uid = annotations.get(OWNER_UID_ANNOTATION)
     return TokenIssued(
         access_token=access_token,
@@ -133,6 +147,37 @@ def read_stored_token(secret: Mapping[str, Any] | None) -> TokenIssued | None:
         api_url=values["api_url"] or None,
         owner_uid=owner_uid if isinstance(owner_uid, str) else None,
     )
+
+
+def controller_uid(secret: Mapping[str, Any] | None) -> str | None:
+    """The uid of the ZoomApp that controls this Secret, if a ZoomApp does."""
+    if not secret:
+        return None
+    refs = (secret.get("metadata") or {}).get("ownerReferences") or []
+    if not isinstance(refs, list):
+        return None
+    for ref in refs:
+        if (
+            isinstance(ref, Mapping)
+            and ref.get("controller") is True
+            and ref.get("kind") == "ZoomApp"
+            and str(ref.get("apiVersion") or "").split("/")[0] == ZOOMAPP_API_VERSION.split("/")[0]
+            and isinstance(ref.get("uid"), str)
+        ):
+            return str(ref["uid"])
+    return None
+
+
+def is_owned_by(secret: Mapping[str, Any] | None, app_uid: str) -> bool:
+    """Whether this Secret is the token Secret of the ZoomApp with `app_uid` (its controller)."""
+    return bool(app_uid) and controller_uid(secret) == app_uid
+
+
+def client_id_fingerprint(secret: Mapping[str, Any] | None) -> str | None:
+    """The fingerprint of the client ID whose credentials minted the Secret's token, when recorded."""
+    annotations = ((secret or {}).get("metadata") or {}).get("annotations") or {}
+    value = annotations.get(CLIENT_ID_ANNOTATION) if isinstance(annotations, Mapping) else None
+    return value if isinstance(value, str) and value else None
 
 
 def is_intact(secret: Mapping[str, Any] | None, expected: Mapping[str, Any]) -> bool:

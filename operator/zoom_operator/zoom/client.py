@@ -14,12 +14,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Final, Self
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 
 from zoom_operator import __version__
 from zoom_operator.secret import Secret
+from zoom_operator.spec import endpoint_url_problem
 from zoom_operator.zoom.mapping import (
     is_header_safe,
     map_api_response,
@@ -246,19 +247,10 @@ def endpoint_label(path: str) -> str:
 
 
 def _base_url(name: str, value: str) -> str:
-    shown = "(withheld: it contains '@')" if "@" in value else repr(value)
-    try:
-        parts = urlsplit(value)
-        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
-        _ = parts.port  # raises ValueError on a non-numeric port
-    except ValueError:
-        valid = False
-    if not valid:
-        raise ValueError(f"{name} must be an http(s) URL with a host, e.g. https://zoom.us; got {shown}")
-    if parts.username is not None or parts.password is not None:
-        raise ValueError(f"{name} must not carry credentials; put them in the credentials Secret")
-    if parts.query or parts.fragment:
-        raise ValueError(f"{name} must not have a query or fragment; got {shown}")
+    problem = endpoint_url_problem(value)
+    if problem is not None:
+        shown = "(withheld: it contains '@')" if "@" in value else repr(value[:80])
+        raise ValueError(f"{name} {shown} {problem}; use an http(s) base URL such as https://zoom.us")
     return value.rstrip("/")
 
 

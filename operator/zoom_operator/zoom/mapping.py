@@ -336,22 +336,37 @@ def _parse_instant_or_delay(value: str, now: datetime) -> datetime | None:
         return None
 
 
-def decode_uid(access_token: str) -> str | None:
-    """The `uid` claim of a JWT-shaped token, read without verifying the signature.
+def decode_claims(access_token: str) -> dict[str, Any]:
+    """The claims of a JWT-shaped token, read without verifying the signature ({} when not a JWT).
 
-    Diagnostics only (Zoom says token contents may change at any time): any token that does not
-    decode to a JSON object with a string `uid` gives None.
+    Diagnostics only (Zoom says token contents may change at any time).
     """
     parts = access_token.split(".")
     if len(parts) < 2:
-        return None
+        return {}
     payload = parts[1]
     try:
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     except (ValueError, TypeError, RecursionError):
-        return None
-    uid = claims.get("uid") if isinstance(claims, dict) else None
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def decode_uid(access_token: str) -> str | None:
+    """The `uid` claim of a JWT-shaped token; None for any token without a string `uid`."""
+    uid = decode_claims(access_token).get("uid")
     return uid if isinstance(uid, str) and uid else None
+
+
+def decode_exp(access_token: str) -> datetime | None:
+    """The `exp` claim of a JWT-shaped token as an aware datetime; None without a usable one."""
+    exp = decode_claims(access_token).get("exp")
+    if isinstance(exp, bool) or not isinstance(exp, int | float):
+        return None
+    try:
+        return datetime.fromtimestamp(exp, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def is_header_safe(credential: str) -> bool:
