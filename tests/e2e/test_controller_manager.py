@@ -12,8 +12,7 @@ from collections.abc import Callable
 import pytest
 from control_plane import ControlPlane
 
-from tests.support.operator import Cluster, OperatorProcess, wait_for, zoomapp
-from tests.support.real_parts import allow_endpoint_args, labelled_credentials
+from tests.support.operator import Cluster, OperatorProcess, credentials_secret, wait_for, zoomapp
 from tests.support.simulator import SimulatorProcess
 
 pytestmark = pytest.mark.e2e
@@ -63,10 +62,10 @@ def test_deleting_a_namespace_completes(kubectl: Kubectl) -> None:
 def test_deleting_a_zoomapp_garbage_collects_its_token_secret(
     cluster: Cluster, sim: SimulatorProcess, start_operator: Callable[..., OperatorProcess]
 ) -> None:
-    start_operator(*allow_endpoint_args(sim.base_url))
+    start_operator()
     cluster.apply(
         [
-            labelled_credentials(
+            credentials_secret(
                 "meetings-bot-zoom",
                 account_id="acc-demo",
                 client_id="demo-client",
@@ -100,10 +99,10 @@ def test_foreground_deletion_waits_for_the_token_secret(
     cluster: Cluster, sim: SimulatorProcess, start_operator: Callable[..., OperatorProcess]
 ) -> None:
     """`kubectl delete --cascade=foreground`: the ZoomApp goes only after what it owns is gone."""
-    start_operator(*allow_endpoint_args(sim.base_url))
+    start_operator()
     cluster.apply(
         [
-            labelled_credentials(
+            credentials_secret(
                 "meetings-bot-zoom",
                 account_id="acc-demo",
                 client_id="demo-client",

@@ -21,8 +21,8 @@ import pytest
 from control_plane import ControlPlane
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.operator import Cluster, free_port, wait_for, zoomapp
-from tests.support.real_parts import TOOLS, allow_endpoint_args, labelled_credentials, tool
+from tests.support.operator import Cluster, credentials_secret, free_port, wait_for, zoomapp
+from tests.support.real_parts import TOOLS, tool
 from tests.support.simulator import SimulatorProcess
 
 pytestmark = pytest.mark.e2e
@@ -154,7 +154,7 @@ def image_operator(
     for path in (mount, *mount.iterdir()):  # readable by the container's user, 65532
         path.chmod(0o755 if path.is_dir() else 0o644)
     operator = ImageOperator(
-        image, mount, control_plane.server, namespace, allow_endpoint_args(sim.base_url)
+        image, mount, control_plane.server, namespace, ["--allow-endpoint", sim.base_url]
     ).start()
     try:
         yield operator
@@ -170,7 +170,7 @@ def test_operator_from_the_image_takes_a_zoomapp_to_ready_and_serves_metrics(
 ) -> None:
     cluster.apply(
         [
-            labelled_credentials(
+            credentials_secret(
                 "meetings-bot-zoom",
                 account_id="acc-demo",
                 client_id="demo-client",

@@ -11,12 +11,10 @@ from typing import Any
 import pytest
 
 from tests.chart.conftest import helm, helm_bin, helm_env, render  # noqa: F401 - fixtures for this tier
-from tests.support.operator import Cluster, OperatorProcess, wait_for, zoomapp
+from tests.support.operator import Cluster, OperatorProcess, credentials_secret, wait_for, zoomapp
 from tests.support.real_parts import (
     REPO_ROOT,
     PrometheusProcess,
-    allow_endpoint_args,
-    labelled_credentials,
     shortened_for,
 )
 from tests.support.simulator import SimulatorProcess
@@ -92,7 +90,7 @@ def monitored(
     alert_rules: Path,
     tmp_path: Path,
 ) -> Iterator[tuple[OperatorProcess, PrometheusProcess, AlertWatch]]:
-    operator = start_operator(*allow_endpoint_args(sim.base_url))
+    operator = start_operator()
     with PrometheusProcess(
         tmp_path / "prometheus", {"zoom-operator": [f"127.0.0.1:{operator.metrics_port}"]}, [alert_rules]
     ) as prometheus:
@@ -115,7 +113,7 @@ SHIPPED = {
 def deploy(cluster: Cluster, sim: SimulatorProcess, **spec: Any) -> None:
     cluster.apply(
         [
-            labelled_credentials(
+            credentials_secret(
                 CREDS, account_id="acc-demo", client_id="demo-client", client_secret="demo-secret"
             ),
             zoomapp(APP, credentials=CREDS, base_url=sim.base_url, **spec),

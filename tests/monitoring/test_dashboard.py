@@ -13,8 +13,8 @@ import pytest
 
 from tests.chart.conftest import Render, by_kind
 from tests.monitoring.conftest import AlertWatch, deploy
-from tests.support.operator import Cluster, OperatorProcess, wait_for, zoomapp
-from tests.support.real_parts import PrometheusProcess, labelled_credentials
+from tests.support.operator import Cluster, OperatorProcess, credentials_secret, wait_for, zoomapp
+from tests.support.real_parts import PrometheusProcess
 from tests.support.simulator import SimulatorProcess
 
 # Panels that are empty while no app has a fresh token rejected (no 401 in this fleet).
@@ -62,7 +62,7 @@ def test_every_panel_query_runs_against_the_live_operator(
     deploy(cluster, sim)
     cluster.apply(
         [
-            labelled_credentials(
+            credentials_secret(
                 "auditor-zoom",
                 account_id="acc-demo",
                 client_id="auditor-client",

@@ -20,7 +20,7 @@ from control_plane import ControlPlane
 from tests.chart.conftest import Render, one
 from tests.monitoring.conftest import APP, KSM_ALERTS, AlertWatch, deploy
 from tests.support.operator import Cluster, OperatorProcess, free_port, wait_for
-from tests.support.real_parts import PrometheusProcess, allow_endpoint_args, shortened_for, tool
+from tests.support.real_parts import PrometheusProcess, shortened_for, tool
 from tests.support.simulator import SimulatorProcess
 
 pytestmark = pytest.mark.e2e
@@ -121,7 +121,7 @@ def test_documented_series_appear_with_documented_labels(
     sim: SimulatorProcess,
     start_operator: Callable[..., OperatorProcess],
 ) -> None:
-    start_operator(*allow_endpoint_args(sim.base_url))
+    start_operator()
     deploy(cluster, sim)
     status = cluster.zoomapp(APP)["status"]
 
@@ -164,7 +164,7 @@ def test_kube_state_metrics_variant_of_the_alerts_fires_beside_the_operator_one(
     alert_rules: Path,
     tmp_path: Path,
 ) -> None:
-    operator = start_operator(*allow_endpoint_args(sim.base_url))
+    operator = start_operator()
     ksm_rules = shortened_for(KSM_ALERTS, tmp_path / "alerts-kube-state-metrics-for-divided-by-20.yaml")
     targets = {
         "zoom-operator": [f"127.0.0.1:{operator.metrics_port}"],

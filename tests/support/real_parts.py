@@ -3,13 +3,11 @@ Prometheus, kube-state-metrics. Each part is installed or built by a tools/ scri
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re
 import signal
 import subprocess
-import sys
 import urllib.parse
 import urllib.request
 from collections.abc import Sequence
@@ -18,11 +16,10 @@ from typing import Any
 
 import yaml
 
-from tests.support.operator import credentials_secret, free_port, wait_for
+from tests.support.operator import free_port, wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOLS = REPO_ROOT / "tools"
-CREDENTIALS_LABEL = "zoom-operator.io/credentials"
 
 
 def tool(script: str, *args: str, timeout: float = 1800) -> str:
@@ -38,26 +35,6 @@ def tool(script: str, *args: str, timeout: float = 1800) -> str:
     lines = result.stdout.strip().splitlines()
     assert lines, f"tools/{script} printed nothing"
     return lines[-1]
-
-
-@functools.cache
-def _run_help() -> str:
-    return subprocess.run(
-        [sys.executable, "-m", "zoom_operator.cli", "run", "--help"],
-        capture_output=True, text=True, check=True, timeout=60,
-    ).stdout  # fmt: skip
-
-
-def allow_endpoint_args(base_url: str) -> list[str]:
-    """`--allow-endpoint <simulator URL>` for an operator that only talks to allow-listed endpoints."""
-    return ["--allow-endpoint", base_url] if "--allow-endpoint" in _run_help() else []
-
-
-def labelled_credentials(name: str, *, account_id: str, client_id: str, client_secret: str) -> dict[str, Any]:
-    """A credentials Secret labelled by its writer, as the operator requires before it reads one."""
-    secret = credentials_secret(name, account_id=account_id, client_id=client_id, client_secret=client_secret)
-    secret["metadata"]["labels"] = {CREDENTIALS_LABEL: "true"}
-    return secret
 
 
 def http_json(url: str, *, timeout: float = 10) -> Any:
