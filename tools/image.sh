@@ -100,6 +100,7 @@ build() {
 	bah bud --quiet --pull=never --isolation chroot "${mounts[@]}" \
 		--tag "$image" --file "$repo/Dockerfile" "$repo" >/dev/null
 	log "built in $((SECONDS - start)) s"
+	pod image prune --force >/dev/null # the previous build's image, now untagged
 
 	local size base_size
 	size="$(pod image inspect --format '{{.Size}}' "$image")"

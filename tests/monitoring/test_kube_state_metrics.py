@@ -1,8 +1,8 @@
 """kube-state-metrics (v2.15.0 from the Go module proxy, tools/get-kube-state-metrics.sh) reads the
 CustomResourceState config the chart renders, against the test API server, with only the RBAC the
-chart's comment asks for (list/watch on zoomapps). The series the comment documents appear with the
-documented labels, and the kube-state-metrics variant of the alerts
-(files/alerts-kube-state-metrics.yaml, `for:` divided by 20) fires in the same Prometheus that
+chart's comment asks for (list/watch on zoomapps, and on customresourcedefinitions). The series the
+comment documents appear with the documented labels, and the kube-state-metrics variant of the
+alerts (files/alerts-kube-state-metrics.yaml, `for:` divided by 20) fires in the same Prometheus that
 fires the operator-scraped alerts."""
 
 from __future__ import annotations
@@ -95,16 +95,19 @@ def ksm(
     objects = render({"kubeStateMetrics": {"customResourceState": {"enabled": True}}})
     config = tmp_path / "custom-resource-state.yaml"
     config.write_text(one(objects, "ConfigMap")["data"]["config.yaml"])
-    # The RBAC the chart's comment names, and nothing more: list/watch on zoomapps.
+    # The RBAC the chart's comment names, and nothing more: list/watch on zoomapps, and on
+    # customresourcedefinitions at cluster scope (kube-state-metrics discovers custom resources through
+    # them; without it no series ever appears).
+    account = f"--serviceaccount={cluster.namespace}:kube-state-metrics"
     cluster.kubectl("create", "serviceaccount", "kube-state-metrics")
     cluster.kubectl("create", "role", "ksm", "--verb=list,watch", "--resource=zoomapps.zoom-operator.io")
-    cluster.kubectl(
-        "create",
-        "rolebinding",
-        "ksm",
-        "--role=ksm",
-        f"--serviceaccount={cluster.namespace}:kube-state-metrics",
-    )
+    cluster.kubectl("create", "rolebinding", "ksm", "--role=ksm", account)
+    discovery = f"ksm-crds-{cluster.namespace}"[:63]
+    control_plane.kubectl(
+        "create", "clusterrole", discovery, "--verb=list,watch",
+        "--resource=customresourcedefinitions.apiextensions.k8s.io",
+    )  # fmt: skip
+    control_plane.kubectl("create", "clusterrolebinding", discovery, f"--clusterrole={discovery}", account)
     token = control_plane.create_token(cluster.namespace, "kube-state-metrics")
     kubeconfig = control_plane.token_kubeconfig(tmp_path / "ksm.kubeconfig", token)
     process = KubeStateMetrics(config, kubeconfig, cluster.namespace, tmp_path / "ksm.log").start()
@@ -112,6 +115,7 @@ def ksm(
         yield process
     finally:
         process.stop()
+        control_plane.kubectl("delete", "clusterrolebinding,clusterrole", discovery, check=False)
         print(f"--- kube-state-metrics log ---\n{process.log.read_text(errors='replace')[-3000:]}")
 
 
