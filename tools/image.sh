@@ -70,7 +70,7 @@ ensure_base() { # NAME: the real image when it can be pulled, else a stand-in un
 	if [[ "$current" != "missing" && "$current" != "true" ]]; then
 		return 0 # the real base, pulled before
 	fi
-	if timeout 300 buildah "${storage[@]}" pull --quiet "$full" >/dev/null 2>"$store/pull.err"; then
+	if timeout 300 buildah "${storage[@]}" pull --policy always --quiet "$full" >/dev/null 2>"$store/pull.err"; then
 		log "pulled the base image $full"
 		return 0
 	fi
