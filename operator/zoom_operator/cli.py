@@ -116,14 +116,16 @@ exit codes:
      condition messages say who and what
   2  not healthy and no flag raised: could not tell (Zoom unreachable, 5xx, timeouts, rate
      limited, a rejection that did not repeat), or a problem neither flag covers (e.g. Ready
-     AppDisabled: only Zoom support can help; a wrong account id); read Ready's reason.
+     AppDisabled: only Zoom support can help; RequiredScopesMissing; a wrong account
+     id); read Ready's reason.
      Also bad input (flags, files, the Kubernetes Secret): one line on stderr.
 
 scopes:
-  --required-scope names missing from the token's scope are listed in Ready's message and in
-  token.missingScopes, but do not change the exit code: one run cannot tell scopes revoked
-  by an owner's role change (the operator's ScopesRevoked, judged from history) from scopes
-  the app never had.
+  --required-scope names missing from the token's scope make Ready False with reason
+  RequiredScopesMissing (exit 2: no flag, but the app owner must add them on the app's Scopes
+  page) and are listed in token.missingScopes. One run cannot tell scopes revoked by an owner's
+  role change (the operator's ScopesRevoked, judged from history) from scopes the app never had;
+  the notes say so.
 
 examples:
   zoom-operator diagnose --account-id A --client-id C --client-secret-file secret.txt \\

@@ -571,9 +571,10 @@ async def investigate(
         )
     if issued is not None and snapshot.spec.required_scopes - issued.scopes:
         notes.append(
-            "One run cannot tell required scopes the app never had from scopes Zoom removed when the "
-            "owner's role lost admin privileges (the operator flags that as ScopesRevoked from its token "
-            "history): if the app had them before, have an account admin check the owner's role."
+            "One run has no earlier token, so missing required scopes are reported as never granted "
+            "(RequiredScopesMissing). If the app had them before, Zoom removed them when the owner's role "
+            "lost admin privileges (the operator flags that as ScopesRevoked from its token history): have "
+            "an account admin check the owner's role."
         )
     return Findings(
         diagnosis=diagnosis,

@@ -58,6 +58,7 @@ READY_DUPLICATE_CLIENT_ID: Final = "DuplicateClientId"
 READY_MINT_BUDGET_EXHAUSTED: Final = "MintBudgetExhausted"
 READY_ZOOM_UNREACHABLE: Final = "ZoomUnreachable"
 READY_TOKEN_SECRET_CONFLICT: Final = "TokenSecretConflict"
+READY_REQUIRED_SCOPES_MISSING: Final = "RequiredScopesMissing"
 
 ROTATION_CLIENT_CREDENTIALS_REJECTED: Final = "ClientCredentialsRejected"
 ROTATION_OWNERSHIP_TRANSFER_PENDING: Final = "OwnershipTransferPending"
@@ -86,6 +87,7 @@ REASONS: Final[Mapping[str, frozenset[str]]] = {
             READY_MINT_BUDGET_EXHAUSTED,
             READY_ZOOM_UNREACHABLE,
             READY_TOKEN_SECRET_CONFLICT,
+            READY_REQUIRED_SCOPES_MISSING,
             PENDING,
         }
     ),
@@ -382,6 +384,12 @@ def _revoked_scopes(s: Snapshot) -> frozenset[str]:
     if s.previous_scopes is None:
         return frozenset()
     return (s.spec.required_scopes & s.previous_scopes) & missing_scopes(s)
+
+
+def never_granted_scopes(snapshot: Snapshot) -> frozenset[str]:
+    """Required scopes the newest token lacks that no earlier token had: the app never had them (as
+    opposed to `ScopesRevoked`, scopes an earlier token had)."""
+    return missing_scopes(snapshot) - _revoked_scopes(snapshot)
 
 
 def _owner_user(s: Snapshot) -> ZoomUser | None:
@@ -970,15 +978,34 @@ def token_verified(s: Snapshot) -> Verdict | None:
             " Zoom checks the token before its scopes, so the scope error still proves the token valid."
         )
     missing = missing_scopes(s)
-    if missing and _revoked_scopes(s):
+    if missing:
         message += f" It lacks required scopes {_scopes(missing)}: see condition OwnerRoleChangeRequired."
-    elif missing:
-        message += (
-            f" It lacks required scopes {_scopes(missing)}: the app owner {_owner(s)} must add them on the "
-            "app's Scopes page in the Zoom App Marketplace (admin-level scopes need an admin role)."
-        )
     message += _last_probe_unreachable(s) + _renewal_note(s)
     return Verdict("True", READY_TOKEN_VERIFIED, message)
+
+
+def required_scopes_missing(s: Snapshot) -> Verdict | None:
+    """Zoom accepts the token, but it lacks required scopes the app was never granted: every call that
+    needs them fails (code 4711), so the app is not Ready for what its owners declared it needs."""
+    never = never_granted_scopes(s)
+    verified = token_verified(s) if never else None
+    if verified is None:
+        return None
+    admin = sorted(scope for scope in never if scope.endswith(":admin"))
+    admin_note = (
+        f"; admin-level scopes ({', '.join(admin)}) can be added only while the owner has an admin role"
+        if admin
+        else ""
+    )
+    return Verdict(
+        "False",
+        READY_REQUIRED_SCOPES_MISSING,
+        f"{_token_secret(s)} holds a token that Zoom accepts, but it lacks required scopes {_scopes(never)} "
+        "(spec.requiredScopes) that the app has never been granted, so every call that needs them fails "
+        f"with code 4711. The app owner {_owner(s)} must add them on the app's Scopes page in the Zoom App "
+        f"Marketplace{admin_note}; then renew the token (annotate ZoomApp {s.app} with "
+        "zoom-operator.io/renew-now=<anything new>) and this clears.",
+    )
 
 
 def token_rejected(s: Snapshot) -> Verdict | None:
@@ -1114,6 +1141,7 @@ READY_CHAIN: Final = Chain(
         credentials_unreadable,
         duplicate_client_id,
         app_disabled,
+        required_scopes_missing,
         token_verified,
         token_rejected,
         token_unverified,

@@ -1032,9 +1032,10 @@ class AppWorker:
             "total": self._mints_total,
             "lastHour": len(attempts),
             "recentAttempts": [rfc3339(t) for t in attempts],
+            # null removes a value the merge patch would otherwise keep (e.g. one edited while the
+            # operator was down and dropped on restart)
+            "lastAt": rfc3339(self._last_mint_at) if self._last_mint_at is not None else None,
         }
-        if self._last_mint_at is not None:
-            status["mints"]["lastAt"] = rfc3339(self._last_mint_at)
         last_probe = self._probes[-1] if self._probes else None
         if last_probe is not None:
             status["lastProbe"] = _probe_status(last_probe)

@@ -430,3 +430,32 @@ def test_restart_keeps_raised_flags_without_spending_mints_to_prove_them_again(
         assert (condition["status"], condition["reason"]) == ("True", reason)
     requests_after = sim.stats()["token_requests"]["demo-client"]
     assert requests_after == requests_before, "no token request after the restart"
+
+
+def test_a_required_scope_the_token_never_had_is_not_ready_until_the_owner_adds_it(
+    cluster: Cluster, sim: SimulatorProcess, start_operator: Callable[..., OperatorProcess]
+) -> None:
+    """Zoom accepts the token, but a call that needs `meeting:read:admin` would fail with 4711: the app
+    is not Ready for what its owners declared it needs (reference: scopes are granted on the app's
+    Scopes page; the token's `scope` lists what it carries)."""
+    start_operator()
+    _deploy(cluster, sim, requiredScopes=["user:read:admin", "meeting:read:admin"])
+    ready = cluster.wait_condition(APP, "Ready", "False", reason="RequiredScopesMissing")
+    assert "meeting:read:admin" in ready["message"]
+    assert "Scopes page" in ready["message"]
+    assert "admin role" in ready["message"]
+    for flag in ("SecretRotationRequired", "OwnerRoleChangeRequired"):
+        condition = cluster.condition(APP, flag)
+        assert condition is not None
+        assert condition["status"] != "True", "never granted is not a revocation"
+    events = [e for e in cluster.events(APP) if e.get("reason") == "RequiredScopesMissing"]
+    assert events, "a Warning Event says so"
+    assert events[0]["type"] == "Warning"
+
+    # The owner adds the scope on the app's Scopes page; a renewal picks it up.
+    scopes = next(a for a in sim.admin("GET", "/_sim/state")["apps"] if a["client_id"] == "demo-client")[
+        "scopes"
+    ]
+    sim.admin("PATCH", "/_sim/apps/demo-client", {"scopes": [*scopes, "meeting:read:admin"]})
+    cluster.kubectl("annotate", "--overwrite", "zapp", APP, "zoom-operator.io/renew-now=scope-added")
+    cluster.wait_condition(APP, "Ready", "True", reason="TokenVerified", timeout=40)

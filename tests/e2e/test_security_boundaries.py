@@ -342,7 +342,7 @@ def test_the_second_zoomapp_naming_an_owned_token_secret_gets_a_conflict_not_the
 
 @pytest.fixture
 def other_namespace(control_plane: ControlPlane, namespace: str) -> Cluster:
-    name = f"{namespace[:50]}-b"
+    name = f"squatters-{namespace[-6:]}"  # no name shares a prefix with the victim's namespace
     control_plane.create_namespace(name)
     return Cluster(control_plane.kubectl, name)
 
@@ -473,6 +473,12 @@ def test_status_and_secret_edited_while_the_operator_was_down_are_not_trusted(
     )
 
     start_operator()
+    # the restarted operator probes at once: the edited probe from 2099 is no evidence
+    wait_for(
+        lambda: not cluster.zoomapp(VICTIM)["status"]["lastProbe"]["at"].startswith("2099"),
+        timeout=60,
+        what="a real probe after the restart",
+    )
     ready = cluster.wait_condition(VICTIM, "Ready", "True", reason="TokenVerified", timeout=60)
     status = cluster.zoomapp(VICTIM)["status"]
     expires_at = datetime.fromisoformat(status["token"]["expiresAt"].replace("Z", "+00:00"))

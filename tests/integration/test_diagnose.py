@@ -314,10 +314,13 @@ def test_role_edited_to_drop_the_s2s_privilege_flags_fresh_tokens_rejected(diagn
 
 
 @both_outputs
-def test_scopes_shrank_reports_missing_scopes_on_ready_and_exits_0(diagnose: Diagnose, output: str) -> None:
-    """Decision: one run has no earlier token to compare with, so it cannot tell ScopesRevoked from
-    scopes the app never had. Ready stays True (Zoom's 4711 proves the token) and names the missing
-    scopes; the exit code is 0."""
+def test_scopes_missing_in_one_run_are_required_scopes_missing_and_exit_2(
+    diagnose: Diagnose, output: str
+) -> None:
+    """One run has no earlier token to compare with, so it cannot tell ScopesRevoked from scopes the app
+    never had: Ready is False with RequiredScopesMissing (Zoom's 4711 proves the token, but the calls
+    that need the scopes fail), no flag is raised, the exit code is 2 (README's table: not healthy, no
+    flag), and the note explains what one run cannot tell."""
     role = next(r for r in diagnose.sim.admin("GET", "/_sim/state")["roles"] if r["id"] == "role-admin")
     kept = [p for p in role["privileges"] if p != "Account:Edit"]
     diagnose.sim.admin("PATCH", "/_sim/roles/role-admin", {"privileges": kept})
@@ -326,8 +329,8 @@ def test_scopes_shrank_reports_missing_scopes_on_ready_and_exits_0(diagnose: Dia
         "--required-scope", "meeting:write:admin", "--required-scope", "user:read:admin", output=output
     )
 
-    assert run.returncode == 0
-    assert_conditions(run, Ready=("True", "TokenVerified"))
+    assert run.returncode == 2
+    assert_conditions(run, Ready=("False", "RequiredScopesMissing"))
     no_human_flag(run)
     if output == "json":
         assert run.report["token"]["missingScopes"] == ["meeting:write:admin", "user:read:admin"]

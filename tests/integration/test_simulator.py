@@ -765,6 +765,447 @@ def test_unknown_v2_path_is_404_but_only_after_auth(zoom: Zoom) -> None:
     assert (authorized.status_code, authorized.json()) == (404, {"code": 404, "message": "Not Found"})
 
 
+# --- Meetings: get, update, list; users: list -----------------------------------------------------
+
+# (method, path template, rate-limit label) of each endpoint added for third-party clients; `{meeting}`
+# is a meeting the owner created first.
+NEW_ENDPOINTS = [
+    ("GET", "/v2/meetings/{meeting}", "Light"),
+    ("PATCH", "/v2/meetings/{meeting}", "Light"),
+    ("GET", "/v2/users/me/meetings", "Medium"),
+    ("GET", "/v2/users", "Medium"),
+]
+
+
+def create_meeting(zoom: Zoom, token: str, **body: Any) -> dict[str, Any]:
+    created = zoom.call(token, "POST", "/v2/users/me/meetings", json={"topic": "Standup", **body})
+    assert created.status_code == 201, created.text
+    meeting: dict[str, Any] = created.json()
+    return meeting
+
+
+def call_new_endpoint(zoom: Zoom, token: str, method: str, path: str, meeting_id: int) -> httpx.Response:
+    body = {"topic": "Renamed"} if method == "PATCH" else None
+    return zoom.call(token, method, path.format(meeting=meeting_id), json=body)
+
+
+def test_get_meeting_answers_the_created_meeting_with_the_fields_clients_read(zoom: Zoom) -> None:
+    token = zoom.token()
+    created = create_meeting(
+        zoom, token, agenda="Weekly sync", duration=30, settings={"waiting_room": True, "host_video": True}
+    )
+
+    response = zoom.get(token, f"/v2/meetings/{created['id']}")
+
+    assert response.status_code == 200
+    meeting = response.json()
+    assert meeting == created
+    assert (meeting["topic"], meeting["agenda"], meeting["duration"]) == ("Standup", "Weekly sync", 30)
+    assert (meeting["host_id"], meeting["host_email"], meeting["status"]) == (
+        "u-owner",
+        "dev-lead@example.com",
+        "waiting",
+    )
+    assert meeting["settings"]["waiting_room"] is True
+    assert meeting["settings"]["host_video"] is True
+    assert meeting["settings"]["join_before_host"] is False  # Zoom's default for what was not given
+    assert meeting["join_url"].endswith(f"/j/{meeting['id']}?pwd={meeting['password']}")
+    assert f"/s/{meeting['id']}" in meeting["start_url"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", meeting["created_at"])
+    assert response.headers["X-RateLimit-Category"] == "Light"
+
+
+def test_update_meeting_answers_204_and_changes_only_the_given_fields(zoom: Zoom) -> None:
+    token = zoom.token()
+    created = create_meeting(zoom, token, agenda="Old", settings={"waiting_room": True})
+
+    updated = zoom.call(
+        token,
+        "PATCH",
+        f"/v2/meetings/{created['id']}",
+        json={"topic": "Retro", "duration": 45, "settings": {"mute_upon_entry": True}},
+    )
+
+    assert (updated.status_code, updated.content) == (204, b"")
+    meeting = zoom.get(token, f"/v2/meetings/{created['id']}").json()
+    assert (meeting["topic"], meeting["duration"], meeting["agenda"]) == ("Retro", 45, "Old")
+    assert meeting["settings"]["mute_upon_entry"] is True
+    assert meeting["settings"]["waiting_room"] is True  # settings merge key by key
+    assert meeting["created_at"] == created["created_at"]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b"not json", {"code": 300, "message": "Request Body should be a valid JSON object."}),
+        (b"[1]", {"code": 300, "message": "Request Body should be a valid JSON object."}),
+        (
+            b'{"duration": "long", "settings": 3}',
+            {
+                "code": 300,
+                "message": "Validation Failed.",
+                "errors": [
+                    {"field": "duration", "message": "Invalid field."},
+                    {"field": "settings", "message": "Invalid field."},
+                ],
+            },
+        ),
+    ],
+)
+def test_update_meeting_refuses_a_bad_body_and_changes_nothing(
+    zoom: Zoom, body: bytes, expected: dict[str, Any]
+) -> None:
+    token = zoom.token()
+    created = create_meeting(zoom, token)
+
+    response = zoom.call(
+        token,
+        "PATCH",
+        f"/v2/meetings/{created['id']}",
+        content=body,
+        headers={"Content-Type": "application/json"},
+    )
+
+    assert (response.status_code, response.json()) == (400, expected)
+    assert zoom.get(token, f"/v2/meetings/{created['id']}").json() == created
+
+
+@pytest.mark.parametrize("method", ["GET", "PATCH"])
+@pytest.mark.parametrize("meeting_id", ["98765432100", "not-a-number", "٣", "9" * 5000])
+def test_unknown_meeting_on_get_or_update_is_404_code_3001(zoom: Zoom, method: str, meeting_id: str) -> None:
+    response = zoom.call(zoom.token(), method, f"/v2/meetings/{meeting_id}", json={"topic": "x"})
+
+    assert (response.status_code, response.json()) == (
+        404,
+        {"code": 3001, "message": f"Meeting does not exist: {meeting_id}."},
+    )
+
+
+def test_a_deleted_meeting_is_gone_for_get_update_list_and_a_second_delete(zoom: Zoom) -> None:
+    token = zoom.token()
+    meeting_id = create_meeting(zoom, token)["id"]
+    assert zoom.call(token, "DELETE", f"/v2/meetings/{meeting_id}").status_code == 204
+
+    gone = {"code": 3001, "message": f"Meeting does not exist: {meeting_id}."}
+    for method in ("GET", "PATCH", "DELETE"):
+        response = zoom.call(token, method, f"/v2/meetings/{meeting_id}", json={"topic": "x"})
+        assert (response.status_code, response.json()) == (404, gone), method
+    assert zoom.get(token, "/v2/users/me/meetings").json()["meetings"] == []
+
+
+def test_list_meetings_pages_with_page_size_and_next_page_token(zoom: Zoom) -> None:
+    token = zoom.token()
+    ids = [create_meeting(zoom, token, topic=f"m{i}")["id"] for i in range(3)]
+    other_host = zoom.call(token, "POST", "/v2/users/u-admin2/meetings", json={"topic": "theirs"})
+    assert other_host.status_code == 201
+
+    first = zoom.get(token, "/v2/users/me/meetings?page_size=2")
+    assert first.status_code == 200
+    page1 = first.json()
+    assert (page1["page_size"], page1["total_records"]) == (2, 3)
+    assert [m["id"] for m in page1["meetings"]] == ids[:2]
+    assert {
+        "uuid",
+        "id",
+        "host_id",
+        "topic",
+        "type",
+        "start_time",
+        "duration",
+        "timezone",
+        "created_at",
+        "join_url",
+        "agenda",
+    } <= page1["meetings"][0].keys()
+    assert page1["next_page_token"]
+    assert first.headers["X-RateLimit-Category"] == "Medium"
+
+    page2 = zoom.get(
+        token, f"/v2/users/me/meetings?page_size=2&next_page_token={page1['next_page_token']}"
+    ).json()
+    assert [m["id"] for m in page2["meetings"]] == ids[2:]
+    assert page2["next_page_token"] == ""
+    assert {m["host_id"] for m in page1["meetings"] + page2["meetings"]} == {"u-owner"}
+    assert [m["id"] for m in zoom.get(token, "/v2/users/u-admin2/meetings").json()["meetings"]] == [
+        other_host.json()["id"]
+    ]
+
+
+def test_list_meetings_type_filter_and_bad_parameters(zoom: Zoom) -> None:
+    token = zoom.token()
+    create_meeting(zoom, token)
+
+    assert len(zoom.get(token, "/v2/users/me/meetings?type=upcoming").json()["meetings"]) == 1
+    assert zoom.get(token, "/v2/users/me/meetings?type=live").json()["meetings"] == []
+    bad_type = zoom.get(token, "/v2/users/me/meetings?type=sometimes")
+    assert (bad_type.status_code, bad_type.json()["errors"]) == (
+        400,
+        [{"field": "type", "message": "Invalid field."}],
+    )
+    bad_size = zoom.get(token, "/v2/users/me/meetings?page_size=0")
+    assert (bad_size.status_code, bad_size.json()["message"]) == (400, "Validation Failed.")
+    bad_token = zoom.get(token, "/v2/users/me/meetings?next_page_token=nope")
+    assert (bad_token.status_code, bad_token.json()) == (
+        400,
+        {"code": 300, "message": "The next page token is invalid or expired."},
+    )
+
+
+def test_list_meetings_of_an_unknown_user_is_404_code_1001(zoom: Zoom) -> None:
+    response = zoom.get(zoom.token(), "/v2/users/nobody@example.com/meetings")
+
+    assert (response.status_code, response.json()) == (
+        404,
+        {"code": 1001, "message": "User does not exist: nobody@example.com."},
+    )
+
+
+def test_next_page_token_expires_after_15_minutes_and_only_resumes_its_own_listing(zoom: Zoom) -> None:
+    token = zoom.token()
+    first = zoom.get(token, "/v2/users?page_size=1").json()
+    page_token = first["next_page_token"]
+    assert page_token
+
+    other_listing = zoom.get(token, f"/v2/users?status=inactive&next_page_token={page_token}")
+    assert (other_listing.status_code, other_listing.json()["code"]) == (400, 300)
+    zoom.advance_clock(15 * 60 + 1)
+    expired = zoom.get(zoom.token(), f"/v2/users?page_size=1&next_page_token={page_token}")
+    assert (expired.status_code, expired.json()) == (
+        400,
+        {"code": 300, "message": "The next page token is invalid or expired."},
+    )
+
+
+def test_list_users_defaults_to_active_users_and_filters_by_status(zoom: Zoom) -> None:
+    token = zoom.token()
+    zoom.sim.admin("PATCH", "/_sim/users/u-admin2", {"status": "inactive"})
+
+    active = zoom.get(token, "/v2/users")
+    inactive = zoom.get(token, "/v2/users?status=inactive").json()
+    pending = zoom.get(token, "/v2/users?status=pending").json()
+
+    assert active.status_code == 200
+    body = active.json()
+    assert [u["id"] for u in body["users"]] == ["u-owner", "u-auditor"]
+    assert (body["page_size"], body["total_records"], body["next_page_token"]) == (30, 2, "")
+    assert [u["id"] for u in inactive["users"]] == ["u-admin2"]
+    assert (pending["users"], pending["total_records"]) == ([], 0)
+    user = body["users"][0]
+    assert (user["email"], user["type"], user["role_id"], user["status"]) == (
+        "dev-lead@example.com",
+        2,
+        "role-admin",
+        "active",
+    )
+    assert {
+        "first_name",
+        "last_name",
+        "display_name",
+        "dept",
+        "timezone",
+        "pmi",
+        "created_at",
+        "last_login_time",
+        "verified",
+    } <= user.keys()
+    assert active.headers["X-RateLimit-Category"] == "Medium"
+    bad = zoom.get(token, "/v2/users?status=gone")
+    assert (bad.status_code, bad.json()["errors"]) == (
+        400,
+        [{"field": "status", "message": "Invalid field."}],
+    )
+
+
+def test_list_users_walks_every_page_with_next_page_token(zoom: Zoom) -> None:
+    token = zoom.token()
+    seen: list[str] = []
+    query = "/v2/users?page_size=1"
+    for _ in range(10):
+        page = zoom.get(token, query).json()
+        assert page["page_size"] == 1
+        assert page["total_records"] == 3
+        seen += [u["id"] for u in page["users"]]
+        if not page["next_page_token"]:
+            break
+        query = f"/v2/users?page_size=1&next_page_token={page['next_page_token']}"
+    assert seen == ["u-owner", "u-admin2", "u-auditor"]
+
+
+def test_list_users_role_filter_and_page_size_cap(zoom: Zoom) -> None:
+    token = zoom.token()
+    zoom.sim.admin("PATCH", "/_sim/users/u-auditor", {"role_id": "role-member"})
+
+    members = zoom.get(token, "/v2/users?role_id=role-member").json()
+    capped = zoom.get(token, "/v2/users?page_size=1000").json()
+    zoom.sim.admin("PATCH", "/_sim/config", {"max_page_size": 2})
+    smaller = zoom.get(token, "/v2/users?page_size=1000").json()
+
+    assert [u["id"] for u in members["users"]] == ["u-auditor"]
+    assert capped["page_size"] == 300
+    assert (smaller["page_size"], len(smaller["users"]), bool(smaller["next_page_token"])) == (2, 2, True)
+
+
+def test_user_objects_carry_dept_and_timezone_from_the_state_file(zoom_factory: ZoomFactory) -> None:
+    state = default_state()
+    state["users"][0] |= {"dept": "Platform", "timezone": "Europe/Berlin", "type": 1}
+    zoom = zoom_factory(state=state)
+    token = zoom.token()
+
+    me = zoom.get(token, "/v2/users/me").json()
+    listed = zoom.get(token, "/v2/users").json()["users"][0]
+
+    for user in (me, listed):
+        assert (user["dept"], user["timezone"], user["type"]) == ("Platform", "Europe/Berlin", 1)
+    assert (me["role_name"], me["account_id"]) == ("Admin", "acc-demo")
+    assert create_meeting(zoom, token)["timezone"] == "Europe/Berlin"  # the host's zone by default
+
+
+@pytest.mark.parametrize(("method", "path", "label"), NEW_ENDPOINTS)
+def test_new_endpoints_answer_4711_without_one_of_their_scopes(
+    zoom: Zoom, method: str, path: str, label: str
+) -> None:
+    meeting_id = create_meeting(zoom, zoom.token())["id"]
+    zoom.sim.admin("PATCH", "/_sim/apps/demo-client", {"scopes": ["role:read:admin"]})
+
+    response = call_new_endpoint(zoom, zoom.token(), method, path, meeting_id)
+
+    assert response.status_code == 400
+    assert response.json()["code"] == 4711
+    assert response.json()["message"].startswith("Invalid access token, does not contain scopes:[")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "scope"),
+    [
+        ("GET", "/v2/meetings/{meeting}", "meeting:read:meeting:admin"),
+        ("GET", "/v2/meetings/{meeting}", "meeting:read:admin"),
+        ("PATCH", "/v2/meetings/{meeting}", "meeting:update:meeting:admin"),
+        ("PATCH", "/v2/meetings/{meeting}", "meeting:write"),
+        ("GET", "/v2/users/me/meetings", "meeting:read:list_meetings:admin"),
+        ("GET", "/v2/users/me/meetings", "meeting:read"),
+        ("GET", "/v2/users", "user:read:list_users:admin"),
+        ("GET", "/v2/users", "user:read:admin"),
+    ],
+)
+def test_new_endpoints_accept_their_classic_and_granular_scopes(
+    zoom: Zoom, method: str, path: str, scope: str
+) -> None:
+    meeting_id = create_meeting(zoom, zoom.token())["id"]
+    zoom.sim.admin("PATCH", "/_sim/apps/demo-client", {"scopes": [scope]})
+
+    response = call_new_endpoint(zoom, zoom.token(), method, path, meeting_id)
+
+    assert response.status_code in (200, 204), response.text
+
+
+@pytest.mark.parametrize(("method", "path", "label"), NEW_ENDPOINTS)
+def test_new_endpoints_answer_401_124_once_the_owner_role_loses_the_s2s_permission(
+    zoom: Zoom, method: str, path: str, label: str
+) -> None:
+    meeting_id = create_meeting(zoom, zoom.token())["id"]
+    privileges = [
+        p for p in zoom.sim.admin("GET", "/_sim/state")["roles"][0]["privileges"] if p != S2S_PRIVILEGE
+    ]
+    zoom.sim.admin("PATCH", "/_sim/roles/role-admin", {"privileges": privileges})
+    fresh = zoom.mint()
+    assert fresh.status_code == 200  # minting still works
+
+    assert_invalid(call_new_endpoint(zoom, fresh.json()["access_token"], method, path, meeting_id))
+
+
+@pytest.mark.parametrize(("method", "path", "label"), NEW_ENDPOINTS)
+def test_new_endpoints_are_rate_limited_in_their_label(
+    zoom: Zoom, method: str, path: str, label: str
+) -> None:
+    token = zoom.token()
+    meeting_id = create_meeting(zoom, token)["id"]
+    zoom.sim.admin("PATCH", "/_sim/accounts/acc-demo", {"rate_limits": {label: {"per_second": 1}}})
+
+    # a one-second window: at most one of two back-to-back calls is allowed, so two more never pass
+    answers = [call_new_endpoint(zoom, token, method, path, meeting_id) for _ in range(3)]
+
+    limited = [r for r in answers if r.status_code == 429]
+    assert limited, [r.status_code for r in answers]
+    assert limited[0].json() == {
+        "code": 429,
+        "message": "You have reached the maximum per-second rate limit for this API. Try again later.",
+    }
+    assert limited[0].headers["X-RateLimit-Category"] == label
+    assert limited[0].headers["X-RateLimit-Type"] == "QPS"
+    assert limited[0].headers["X-RateLimit-Remaining"] == "0"
+
+
+def test_an_endpoint_rate_label_can_be_changed_at_run_time(zoom: Zoom) -> None:
+    token = zoom.token()
+    zoom.sim.admin("PATCH", "/_sim/config", {"rate_labels": {"GET /v2/users": "Heavy"}})
+
+    response = zoom.get(token, "/v2/users")
+    unknown = zoom.http.patch("/_sim/config", json={"rate_labels": {"GET /v2/nope": "Light"}})
+    bad_label = zoom.http.patch("/_sim/config", json={"rate_labels": {"GET /v2/users": "Feather"}})
+
+    assert response.headers["X-RateLimit-Category"] == "Heavy"
+    assert zoom.get(token, "/v2/users/me").headers["X-RateLimit-Category"] == "Light"
+    assert unknown.status_code == 400
+    assert "GET /v2/meetings/{meetingId}" in unknown.json()["error"]
+    assert bad_label.status_code == 400
+    assert "Light, Medium or Heavy" in bad_label.json()["error"]
+
+
+def test_meeting_updates_count_toward_the_daily_100_creates_and_updates_per_user(zoom: Zoom) -> None:
+    zoom.sim.admin(
+        "PATCH",
+        "/_sim/accounts/acc-demo",
+        {"rate_limits": {"Light": {"per_second": 1000}, "Medium": {"per_second": 1000}}},
+    )
+    token = zoom.token()
+    meeting_id = create_meeting(zoom, token)["id"]
+    statuses = [
+        zoom.call(token, "PATCH", f"/v2/meetings/{meeting_id}", json={"duration": i}).status_code
+        for i in range(99)
+    ]
+    assert set(statuses) == {204}
+
+    capped = zoom.call(token, "PATCH", f"/v2/meetings/{meeting_id}", json={"duration": 5})
+
+    assert capped.status_code == 429
+    assert capped.json()["message"].startswith(
+        "You have exceeded the daily rate limit (100) of Meeting Create/Update"
+    )
+    assert zoom.get(token, f"/v2/meetings/{meeting_id}").json()["duration"] == 98
+
+
+def test_meetings_of_another_account_are_404_for_get_and_update(zoom_factory: ZoomFactory) -> None:
+    state = default_state()
+    state["accounts"].append({"id": "acc-other", "plan": "business"})
+    state["users"].append(
+        {
+            "id": "u-other",
+            "email": "o@other.example",
+            "account_id": "acc-other",
+            "role_id": "role-admin",
+            "status": "active",
+        }
+    )
+    state["apps"].append(
+        {
+            "client_id": "other-client",
+            "client_secret": "other-secret",
+            "account_id": "acc-other",
+            "owner_user_id": "u-other",
+            "scopes": ["meeting:write:admin", "user:read:admin"],
+            "status": "active",
+        }
+    )
+    zoom = zoom_factory(state=state)
+    mine = create_meeting(zoom, zoom.token())
+    theirs = zoom.mint("other-client", "other-secret", account_id="acc-other").json()["access_token"]
+
+    for method in ("GET", "PATCH"):
+        response = zoom.call(theirs, method, f"/v2/meetings/{mine['id']}", json={"topic": "x"})
+        assert (response.status_code, response.json()["code"]) == (404, 3001)
+    assert [u["id"] for u in zoom.get(theirs, "/v2/users").json()["users"]] == ["u-other"]
+
+
 # --- REST auth ----------------------------------------------------------------------------------
 
 
@@ -1004,9 +1445,29 @@ def test_every_response_carries_a_tracking_id(zoom: Zoom) -> None:
         zoom.http.get("/"),
     ]
 
+    # Zoom's form in real transcripts: v=2.0;clid=<cluster>;rid=<request id>
     tracking_ids = [r.headers.get("x-zm-trackingid", "") for r in responses]
-    assert all(re.fullmatch(r"[0-9a-f-]{36}", t) for t in tracking_ids), tracking_ids
+    assert all(re.fullmatch(r"v=2\.0;clid=us05;rid=WEB_[0-9a-f]{32}", t) for t in tracking_ids), tracking_ids
     assert len(set(tracking_ids)) == len(tracking_ids)
+
+
+def test_tracking_id_cluster_is_configurable_and_checked(zoom: Zoom) -> None:
+    zoom.sim.admin("PATCH", "/_sim/config", {"tracking_cluster": "aw1"})
+    assert zoom.mint().headers["x-zm-trackingid"].startswith("v=2.0;clid=aw1;rid=WEB_")
+
+    refused = zoom.http.patch("/_sim/config", json={"tracking_cluster": "us05;rid=x"})
+    assert refused.status_code == 400
+    assert "tracking_cluster" in refused.json()["error"]
+
+
+def test_json_bodies_are_compact_like_zoom(zoom: Zoom) -> None:
+    token = zoom.token()
+
+    assert zoom.get("garbage", "/v2/users/me").content == b'{"code":124,"message":"Invalid access token."}'
+    assert zoom.mint(secret="wrong").content == (
+        b'{"reason":"Invalid client_id or client_secret","error":"invalid_client"}'
+    )
+    assert b'"id":"u-owner","first_name":"Dana"' in zoom.get(token, "/v2/users/me").content
 
 
 def test_log_names_method_path_status_and_tracking_id_but_never_tokens_or_secrets(zoom: Zoom) -> None:

@@ -107,7 +107,7 @@ def test_bursts_of_creates_edits_and_deletes_while_tokens_renew(
 ) -> None:
     sim = burst_sim
     sim.admin("PATCH", "/_sim/config", {"token_ttl_seconds": 20})
-    operator = start_operator()
+    operator = start_operator(allow=[burst_sim.base_url])
     watched = [_history(control_plane, cluster, f"burst-{i}-token", tmp_path) for i in (0, 4)]
     try:
         cluster.apply(_burst_manifests(sim, range(APPS), renewBeforeSeconds=10, probe={"intervalSeconds": 5}))

@@ -252,8 +252,8 @@ def test_describe_outcome(outcome: Any, text: str) -> None:
     assert cmd.describe_outcome(outcome).startswith(text)
 
 
-def healthy_findings(**snapshot_changes: Any) -> cmd.Findings:
-    parsed = options(*FILE_CREDS, "--owner", "dev@example.com", "--required-scope", "meeting:write:admin")
+def healthy_findings(required_scope: str = "user:read:admin", **snapshot_changes: Any) -> cmd.Findings:
+    parsed = options(*FILE_CREDS, "--owner", "dev@example.com", "--required-scope", required_scope)
     token = TokenIssued(
         Secret(TOKEN_VALUE),
         "bearer",
@@ -304,7 +304,7 @@ def test_report_json_shape_and_values() -> None:
         "issuedAt": "2026-11-05T12:00:00Z",
         "expiresAt": "2026-11-05T12:59:59Z",
         "scopes": ["role:read:admin", "user:read:admin"],
-        "missingScopes": ["meeting:write:admin"],
+        "missingScopes": [],
         "ownerUid": "u-owner",
         "fingerprint": Secret(TOKEN_VALUE).fingerprint(),
         "mints": 1,
@@ -322,12 +322,25 @@ def test_report_text_names_conditions_token_owner_and_requests() -> None:
 
     assert text.startswith("zoom-operator diagnose: HEALTHY (exit 0)")
     assert "Ready                    True    TokenVerified" in text
-    assert "missing required scopes: meeting:write:admin" in text
+    assert "missing required scopes: none" in text
     assert "dev@example.com (u-owner), active, role Admin (role-admin)" in text
     assert "has ServerToServerOAuthApp:Edit" in text
     assert "(tracking id track-1)" in text
     assert '"Secret diagnose-credentials" the credentials given on the command line' in " ".join(text.split())
     assert TOKEN_VALUE not in text
+
+
+def test_a_required_scope_the_token_lacks_is_not_healthy_and_exits_2() -> None:
+    findings = healthy_findings(required_scope="meeting:write:admin")
+    report = cmd.report_json(findings)
+    assert (report["conditions"][0]["status"], report["conditions"][0]["reason"]) == (
+        "False",
+        "RequiredScopesMissing",
+    )
+    assert report["token"]["missingScopes"] == ["meeting:write:admin"]
+    assert report["exitCode"] == 2
+    assert "Scopes page" in report["conditions"][0]["message"]
+    assert cmd.report_text(findings).startswith("zoom-operator diagnose: NOT HEALTHY")
 
 
 def test_scrub_masks_every_held_value() -> None:

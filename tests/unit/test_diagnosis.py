@@ -211,6 +211,7 @@ def test_reason_vocabulary_matches_the_design_table() -> None:
         "MintBudgetExhausted",
         "ZoomUnreachable",
         "TokenSecretConflict",
+        "RequiredScopesMissing",
         "Pending",
     }
     assert REASONS[CONDITION_SECRET_ROTATION_REQUIRED] == {
@@ -887,17 +888,30 @@ def test_verified_message_names_the_secret_probe_and_expiry() -> None:
     assert "expires at 2026-11-03T10:59:59Z" in message
 
 
-def test_verified_message_reports_missing_scopes_for_the_owner_to_add() -> None:
+def test_required_scopes_the_first_token_never_had_are_not_ready_and_name_who_adds_them() -> None:
     token = issued(0, scopes=frozenset({"user:read:admin"}))
     s = healthy(
         token=held(token), mints=(mint(0, token),), previous_scopes=None, probes=(probe(1, 0, NO_SCOPE),)
     )
     d = diagnose(s)
-    assert d.ready.status == "True"
+    assert (d.ready.status, d.ready.reason) == ("False", dx.READY_REQUIRED_SCOPES_MISSING)
     assert "lacks required scopes meeting:write:admin" in d.ready.message
-    assert "Scopes page" in d.ready.message
-    assert "checks the token before its scopes" in d.ready.message
-    assert d.owner_role_change_required.status != "True"
+    assert f"The app owner {OWNER_EMAIL}" in d.ready.message
+    assert "Scopes page in the Zoom App Marketplace" in d.ready.message
+    assert "admin-level scopes (meeting:write:admin) can be added only while the owner has an admin role" in (
+        d.ready.message
+    )
+    assert "zoom-operator.io/renew-now" in d.ready.message
+    assert d.owner_role_change_required.status != "True", "not a flag: nothing changed, the app never had it"
+    assert d.secret_rotation_required.status != "True"
+
+
+def test_a_token_rejected_with_a_missing_scope_is_reported_as_rejected_first() -> None:
+    token = issued(0, scopes=frozenset({"user:read:admin"}))
+    s = healthy(
+        token=held(token), mints=(mint(0, token),), previous_scopes=None, probes=(probe(1, 0, REJECTED),)
+    )
+    assert diagnose(s).ready.reason == dx.READY_TOKEN_REJECTED
 
 
 def test_verified_message_points_at_owner_flag_when_scopes_were_revoked() -> None:
@@ -1146,7 +1160,7 @@ CLASSIFICATION_TABLE: list[Any] = [
             owner=None,
             previous_scopes=frozenset({"meeting:write:admin"}),
         ),
-        (("True", "TokenVerified"), ("False", "CredentialsAccepted"), ("False", "NoEvidence")),
+        (("False", "RequiredScopesMissing"), ("False", "CredentialsAccepted"), ("False", "NoEvidence")),
         id="rest-4711-scope-unchanged-app-never-had-it",
     ),
     pytest.param(

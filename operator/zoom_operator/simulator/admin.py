@@ -7,7 +7,9 @@ secrets, faults, clock, flags) and read it back. JSON in, JSON out; a body of th
     GET    /_sim/tokens                 every access token issued (values included), oldest first
     POST   /_sim/reset                  back to the starting state: no tokens, faults, counters or flags
     PATCH  /_sim/config                 strict_body, rotation_revokes_tokens, scope_shrink_on_role_loss,
-                                        token_rps (null = off), token_ttl_seconds, clock_offset_seconds
+                                        token_rps (null = off), token_ttl_seconds, clock_offset_seconds,
+                                        tracking_cluster, page_token_ttl_seconds, max_page_size,
+                                        rate_labels ({"GET /v2/users": "Heavy"}: an endpoint's label)
     PATCH  /_sim/accounts/{accountId}   plan, rate_limits (null = the plan's table)
     PATCH  /_sim/users/{userId}         status, role_id
     DELETE /_sim/users/{userId}
@@ -22,6 +24,7 @@ secrets, faults, clock, flags) and read it back. JSON in, JSON out; a body of th
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -29,8 +32,8 @@ from typing import Any
 from aiohttp import web
 
 from zoom_operator.simulator.faults import parse_fault
-from zoom_operator.simulator.fields import Fields, Invalid
-from zoom_operator.simulator.ratelimit import PLANS
+from zoom_operator.simulator.fields import Fields, Invalid, describe
+from zoom_operator.simulator.ratelimit import PLANS, Label
 from zoom_operator.simulator.state import (
     APP_STATUSES,
     OWNER_FAILURE_MODES,
@@ -47,6 +50,7 @@ from zoom_operator.simulator.state import (
     dump_state,
     parse_rate_limits,
 )
+from zoom_operator.simulator.wire import json_response
 from zoom_operator.simulator.world import World
 
 TRANSFER_WINDOW_SECONDS = 30 * 86400  # Zoom cancels a transfer not completed within 30 days
@@ -64,10 +68,10 @@ def _answer(handler: AdminHandler, status: int = 200) -> Callable[[web.Request],
         try:
             result = await handler(request)
         except Invalid as exc:
-            return web.json_response({"error": str(exc)}, status=400)
+            return json_response({"error": str(exc)}, status=400)
         except NotFound as exc:
-            return web.json_response({"error": str(exc)}, status=404)
-        return web.json_response(result, status=status)
+            return json_response({"error": str(exc)}, status=404)
+        return json_response(result, status=status)
 
     return handle
 
@@ -85,8 +89,10 @@ async def _body(request: web.Request, example: str, empty_means: dict[str, Any] 
 class AdminApi:
     def __init__(self, world: World) -> None:
         self.world = world
+        self._application: web.Application | None = None
 
     def add_routes(self, app: web.Application) -> None:
+        self._application = app
         router = app.router
         router.add_get("/_sim/state", _answer(self.get_state))
         router.add_get("/_sim/stats", _answer(self.get_stats))
@@ -176,7 +182,15 @@ class AdminApi:
         token_rps = fields.optional_int("token_rps", minimum=1)
         token_ttl_seconds = fields.optional_int("token_ttl_seconds", minimum=1)
         clock_offset_seconds = fields.optional_number("clock_offset_seconds")
+        tracking_cluster = fields.optional_string("tracking_cluster")
+        page_token_ttl_seconds = fields.optional_int("page_token_ttl_seconds", minimum=1)
+        max_page_size = fields.optional_int("max_page_size", minimum=1)
+        rate_labels = fields.nested("rate_labels")
         fields.done_with_any()
+        if tracking_cluster is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", tracking_cluster):
+            fields.fail(
+                f"'tracking_cluster' must be 1-32 letters, digits, '-' or '_', got {tracking_cluster!r}"
+            )
         if strict_body is not None:
             config.strict_body = strict_body
         if rotation_revokes_tokens is not None:
@@ -189,7 +203,41 @@ class AdminApi:
             config.token_ttl_seconds = token_ttl_seconds
         if clock_offset_seconds is not None:
             config.clock_offset_seconds = clock_offset_seconds
+        if tracking_cluster is not None:
+            config.tracking_cluster = tracking_cluster
+        if page_token_ttl_seconds is not None:
+            config.page_token_ttl_seconds = page_token_ttl_seconds
+        if max_page_size is not None:
+            config.max_page_size = max_page_size
+        if rate_labels is not None:
+            config.rate_labels = self._rate_labels(rate_labels)
         return vars(config).copy()
+
+    def _rate_labels(self, value: object) -> dict[str, Label]:
+        """Per-endpoint label overrides, checked against the REST routes the application serves."""
+        example = '{"GET /v2/users": "Heavy"}'
+        known = {
+            f"{route.method} {route.resource.canonical}"
+            for route in (self._application.router.routes() if self._application is not None else [])
+            if route.resource is not None
+            and route.resource.canonical.startswith("/v2/")
+            and route.method not in ("*", "HEAD")
+            and "{tail}" not in route.resource.canonical
+        }
+        if not isinstance(value, dict):
+            raise Invalid(f"'rate_labels' must map endpoints to labels like {example}, got {describe(value)}")
+        labels: dict[str, Label] = {}
+        for endpoint, label in value.items():
+            if endpoint not in known:
+                raise Invalid(
+                    f"'rate_labels': unknown endpoint {endpoint!r}; known: {', '.join(sorted(known))}"
+                )
+            if label not in {item.value for item in Label}:
+                raise Invalid(
+                    f"'rate_labels': label for {endpoint} must be Light, Medium or Heavy, got {label!r}"
+                )
+            labels[endpoint] = Label(label)
+        return labels
 
     async def patch_account(self, request: web.Request) -> object:
         account = self._account(request)

@@ -1,9 +1,14 @@
 """`POST /oauth/token` with `grant_type=account_credentials`: reference "Simulator spec / POST
 /oauth/token", rules 1-10 evaluated in order, first failure wins.
 
-Parameters come from the form body; when `strict_body` is off, the query string may supply them too
-(old samples do that, and Zoom used to accept it). A JSON body cannot carry the grant, so it is
-answered `unsupported_grant_type`, as Zoom does.
+`grant_type` and `account_id` may come in an `application/x-www-form-urlencoded` body or in the query
+string: Zoom's S2S OAuth documentation shows them as query parameters of `POST /oauth/token` and
+Zoom's own SDK (Rivet) sends a form body [DOC / CODE]; a body parameter wins over the same one in the
+query. `strict_body` (off by default; `--strict-body` or `PATCH /_sim/config`) models one forum
+report of `400 Bad Request` for query-string parameters that went away once they moved into a form
+body [REPORTED, a single thread]: with it on, the query string is ignored and a request whose
+parameters are only there is refused. A JSON body cannot carry the grant, so it is answered
+`unsupported_grant_type`, as Zoom does [REPORTED].
 """
 
 from __future__ import annotations
@@ -17,13 +22,14 @@ from aiohttp import web
 
 from zoom_operator.simulator.rest import REJECTION
 from zoom_operator.simulator.state import App, ClientSecret
+from zoom_operator.simulator.wire import json_response
 from zoom_operator.simulator.world import World
 
 GRANT_TYPE = "account_credentials"
 
 
 def oauth_error(http_status: int, error: str, reason: str) -> web.Response:
-    return web.json_response({"reason": reason, "error": error}, status=http_status)
+    return json_response({"reason": reason, "error": error}, status=http_status)
 
 
 def basic_credentials(header: str | None) -> tuple[str, str] | None:
@@ -125,7 +131,7 @@ class TokenEndpoint:
             slot=self._slot(app, param("index")),
         )
         world.stats.tokens_issued[client_id] += 1
-        return web.json_response(
+        return json_response(
             {
                 "access_token": token.jwt,
                 "token_type": "bearer",

@@ -1,7 +1,8 @@
 """The simulator's HTTP server: assembles the token endpoint, the REST API and the admin API into one
 aiohttp application, adds what every response shares, and runs it (`zoom-operator simulator`).
 
-Every response carries `x-zm-trackingid: <uuid>`, errors included. Requests are logged to stderr as
+Every response carries `x-zm-trackingid: v=2.0;clid=<cluster>;rid=<id>` (see `wire`), errors
+included, and JSON bodies in Zoom's compact form. Requests are logged to stderr as
 method, path (never the query string), status, tracking id and, for a refused token, the simulator's
 reason (e.g. `owner inactive`): tokens and secrets never reach the log.
 The first line on stdout is the bound base URL (e.g. `http://127.0.0.1:43121`), which serves both as
@@ -15,7 +16,6 @@ import asyncio
 import logging
 import signal
 import sys
-import uuid
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -25,12 +25,12 @@ from zoom_operator.simulator.fields import Invalid
 from zoom_operator.simulator.oauth import TokenEndpoint, basic_credentials, oauth_error
 from zoom_operator.simulator.rest import REJECTION, RestApi, zoom_error
 from zoom_operator.simulator.state import Config, load_state
+from zoom_operator.simulator.wire import TRACKING_HEADER, json_response, tracking_id
 from zoom_operator.simulator.world import World
 
 log = logging.getLogger("zoom_operator.simulator")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-TRACKING_HEADER = "x-zm-trackingid"
 
 
 def _fault_target(path: str) -> str | None:
@@ -44,7 +44,7 @@ def _fault_target(path: str) -> str | None:
 def _error_for(path: str, status: int, message: str) -> web.Response:
     """An error in the shape the caller of `path` expects: OAuth, Zoom REST or admin."""
     if path.startswith("/_sim"):
-        return web.json_response({"error": message}, status=status)
+        return json_response({"error": message}, status=status)
     if path.startswith("/oauth"):
         error = {429: "rate_limited"}.get(status, "server_error" if status >= 500 else "invalid_request")
         return oauth_error(status, error, message)
@@ -55,7 +55,7 @@ def build_app(world: World) -> web.Application:
     @web.middleware
     async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         """Tracking id, counters and the log line for every request; no exception escapes as a traceback."""
-        tracking_id = str(uuid.uuid4())
+        tracking = tracking_id(world.config.tracking_cluster)
         try:
             response = await handler(request)
         except web.HTTPException as exc:  # no route or method: answer in the caller's error shape
@@ -66,9 +66,9 @@ def build_app(world: World) -> web.Application:
             if "Allow" in exc.headers:
                 response.headers["Allow"] = exc.headers["Allow"]
         except Exception:
-            log.exception("%s %s failed trackingid=%s", request.method, request.path, tracking_id)
+            log.exception("%s %s failed trackingid=%s", request.method, request.path, tracking)
             response = _error_for(request.path, 500, "Internal Server Error")
-        response.headers[TRACKING_HEADER] = tracking_id
+        response.headers[TRACKING_HEADER] = tracking
 
         if _fault_target(request.path) is not None:
             resource = request.match_info.route.resource
@@ -79,7 +79,7 @@ def build_app(world: World) -> web.Application:
         transport = request.transport
         outcome = "dropped" if transport is None or transport.is_closing() else str(response.status)
         why = f" ({request[REJECTION]})" if REJECTION in request else ""
-        log.info("%s %s %s trackingid=%s%s", request.method, request.path, outcome, tracking_id, why)
+        log.info("%s %s %s trackingid=%s%s", request.method, request.path, outcome, tracking, why)
         return response
 
     @web.middleware
@@ -91,7 +91,7 @@ def build_app(world: World) -> web.Application:
         if fault.kind == "status":
             assert fault.status is not None
             if fault.body is not None:
-                response = web.json_response(fault.body, status=fault.status)
+                response = json_response(fault.body, status=fault.status)
             else:
                 response = _error_for(request.path, fault.status, f"Injected fault: HTTP {fault.status}")
             response.headers.update(fault.headers)

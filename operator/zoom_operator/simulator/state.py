@@ -6,7 +6,7 @@ State file shape (see `default_state.yaml`, used when `--state` is omitted)::
     accounts: [{id, plan: free|pro|business, rate_limits?: {Light: {per_second?, per_day?}, ...}}]
     roles:    [{id, name, privileges: [..], description?, account_id?}]   # no account_id: every account
     users:    [{id, email, account_id, role_id, status: active|inactive|pending,
-                first_name?, last_name?, type?: 1|2}]
+                first_name?, last_name?, type?: 1|2, dept?, timezone?}]
     apps:     [{client_id, client_secret, account_id, owner_user_id, scopes: [..],
                 status: active|deactivated|disabled,
                 token_mode?: multi|single|tolerance:N, owner_failure_mode?: api_401|token_4735,
@@ -95,6 +95,8 @@ class User:
     first_name: str = ""
     last_name: str = ""
     type: int = 2
+    dept: str = ""
+    timezone: str = "UTC"
 
 
 @dataclass
@@ -139,6 +141,10 @@ class Meeting:
     timezone: str
     created_at: str
     password: str
+    agenda: str = ""
+    settings: dict[str, Any] = field(default_factory=dict)
+    pre_schedule: bool = False
+    pstn_password: str = ""
 
 
 @dataclass
@@ -153,6 +159,11 @@ class Config:
     token_rps: int | None = None
     token_ttl_seconds: int = 3599
     clock_offset_seconds: float = 0.0
+    tracking_cluster: str = "us05"  # [INVENTED] the `clid` in x-zm-trackingid
+    page_token_ttl_seconds: int = 900  # [DOC] "The next page token expires after 15 minutes"
+    max_page_size: int = 300  # [DOC] list endpoints: page_size maximum 300; larger is capped [INVENTED]
+    # per-endpoint rate-limit label overrides, keyed "METHOD /v2/path/{template}"
+    rate_labels: dict[str, Label] = field(default_factory=dict)
 
 
 @dataclass
@@ -295,6 +306,8 @@ def _parse_user(entry: object, where: str, state: State) -> User:
         status=fields.choice("status", USER_STATUSES),
         first_name=fields.optional_string("first_name") or "",
         last_name=fields.optional_string("last_name") or "",
+        dept=fields.optional_string("dept") or "",
+        timezone=fields.optional_string("timezone") or "UTC",
     )
     user_type = fields.optional_int("type", minimum=1)
     fields.done()

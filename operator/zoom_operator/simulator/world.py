@@ -20,6 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from zoom_operator.simulator.faults import FaultBoard
+from zoom_operator.simulator.paging import PageTokens
 from zoom_operator.simulator.ratelimit import DailyCounter, RateLimiter, SlidingWindow
 from zoom_operator.simulator.state import App, Config, State, User
 from zoom_operator.simulator.tokens import TokenTable
@@ -53,6 +54,7 @@ class World:
         self.rate_limits = RateLimiter()
         self.meeting_creates = DailyCounter()
         self.token_requests = SlidingWindow()
+        self.page_tokens = PageTokens()
         self.stats = Stats()
 
     def now(self) -> float:
