@@ -78,6 +78,28 @@ chart-template: chart-tools
 chart-test: chart-tools
 	$(BIN)/pytest -q -p no:cacheprovider tests/chart
 
+# The container image, built from the Dockerfile with buildah (no daemon; tools/image.sh), and the
+# other real parts the tests run: podman/runc/mmdebstrap (apt-get), Prometheus (Debian's package),
+# kube-state-metrics (Go module proxy, pinned). `make test` installs, builds or fetches them all
+# before the suite starts, so no test's timeout pays for it and no test skips for want of them.
+.PHONY: image push-image real-parts
+
+image:
+	tools/image.sh build
+
+# make push-image DEST=docker://registry.example.com/zoom-operator:0.1.0
+push-image:
+	tools/image.sh push "$(DEST)"
+
+real-parts: $(STAMP)
+	@tools/get-container-tools.sh >/dev/null
+	@tools/control-plane/build.sh >/dev/null
+	@tools/get-prometheus.sh >/dev/null
+	@tools/get-kube-state-metrics.sh >/dev/null
+	@tools/image.sh build >/dev/null
+
+test: real-parts
+
 # Benchmarks (never part of `make test`): the set that fits in about 20 minutes on 2 cores. Each prints
 # its figures and keeps logs and results.json under bench/out/; the full runs are in bench/RESULTS.md.
 BENCH_STAMP := $(VENV)/.bench-installed

@@ -194,7 +194,9 @@ class Kube:
 
 
 def start_control_plane(workdir: Path) -> ControlPlane:
-    cp = ControlPlane(workdir / "control-plane")
+    # Without kube-controller-manager, as in the recorded runs (bench/RESULTS.md), so the figures stay
+    # comparable: its garbage collector would watch every one of the 10,000 apps' objects too.
+    cp = ControlPlane(workdir / "control-plane", controller_manager=False)
     cp.start()
     kube = Kube(cp)
     cp.kubectl("apply", "--server-side", "-f", str(CRD_PATH))
@@ -615,6 +617,14 @@ def _package(module: str) -> str:
 def write_json(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def write_figures(results: Path) -> None:
+    """PNG figures next to results.json (bench/plots.py; matplotlib is in the bench extra)."""
+    from plots import plot  # bench/ is on sys.path for its scripts
+
+    for path in plot(results):
+        log(f"figure: {path}")
 
 
 def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:

@@ -71,6 +71,7 @@ from common import (
     simulator,
     start_control_plane,
     workdir,
+    write_figures,
     write_json,
     zoomapp,
     zoomapp_path,
@@ -399,6 +400,8 @@ def main() -> int:
         consumer_restarts = 0
         active_log: list[tuple[float, int]] = []  # (time, number of replicas serving the app)
         last_report = time.time()
+        mint_timeline: list[list[float]] = []  # [seconds since the first token, operator, naive] every 5 s
+        last_sample = 0.0
         while time.time() < end_wall:
             now = time.time()
             counts = [managed_apps(op) for op, _ in operators if op.alive()]
@@ -437,6 +440,11 @@ def main() -> int:
                     start_consumer(i)
                     consumer_restarts += 1
                     consumer_next[i] = now + rng.expovariate(1 / (args.consumer_restart_lifetimes * args.ttl))
+            if now - last_sample >= 5:
+                issued = sim.stats()["tokens_issued"]
+                counts = [issued.get("operator-client", 0), issued.get("naive-client", 0)]
+                mint_timeline.append([round(now - start_wall, 1), *counts])
+                last_sample = now
             if now - last_report > 60:
                 stats = sim.stats()["tokens_issued"]
                 log(
@@ -519,9 +527,11 @@ def main() -> int:
         "simulator_requests": stats["requests"],
         "simulator_cpu_s": round(sim_cpu, 1),
         "restart_log": restarts,
+        "mint_timeline": mint_timeline,
         "load_after": load_average(),
     }
     write_json(root / "results.json", result)
+    write_figures(root / "results.json")
     if args.json:
         write_json(Path(args.json), result)
     op_calls = {k: v for k, v in events.items() if k.startswith("op ")}

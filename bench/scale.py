@@ -58,6 +58,7 @@ from common import (
     start_control_plane,
     summarize_collapsed,
     workdir,
+    write_figures,
     write_json,
     zoomapp,
     zoomapp_path,
@@ -393,6 +394,7 @@ def main() -> int:
         for n in [int(s) for s in args.sizes.split(",")]:
             results["runs"].append(run_one(args, n, shards, root))
             write_json(root / "results.json", results)
+    write_figures(root / "results.json")
     rows = [
         (
             r["apps"],

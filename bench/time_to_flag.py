@@ -63,6 +63,7 @@ from common import (
     simulator,
     start_control_plane,
     workdir,
+    write_figures,
     write_json,
     zoomapp,
     zoomapp_path,
@@ -534,6 +535,7 @@ def main() -> int:
         "load_after": load_average(),
     }
     write_json(root / "results.json", result)
+    write_figures(root / "results.json")
     if args.json:
         write_json(Path(args.json), result)
     print()

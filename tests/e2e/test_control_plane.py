@@ -1,5 +1,6 @@
 """The local control plane is a real Kubernetes API server: version, CRD schema validation, RBAC,
-service-account tokens, the ShardedListAndWatch gate, and a clean stop."""
+service-account tokens, the ShardedListAndWatch gate, and a clean stop of all three processes
+(etcd, kube-apiserver, kube-controller-manager)."""
 
 from __future__ import annotations
 
@@ -168,7 +169,7 @@ def test_sharded_list_and_watch_gate_is_on(
 def test_context_manager_stops_every_process(tmp_path: Path) -> None:
     with ControlPlane(tmp_path / "cp") as cp:
         pids = list(cp.pids.values())
-        assert len(pids) == 2
+        assert set(cp.pids) == {"etcd", "kube-apiserver", "kube-controller-manager"}
         assert cp.request("/readyz")[0] == 200
 
     assert all(_gone(pid) for pid in pids)
@@ -188,7 +189,10 @@ def test_cli_up_status_down_from_separate_processes(tmp_path: Path) -> None:
         up = cli("up")
         assert up.returncode == 0, up.stderr
         assert f"export KUBECONFIG={directory / 'kubeconfig'}" in up.stdout
-        pids = [int((directory / f"{name}.pid").read_text()) for name in ("etcd", "kube-apiserver")]
+        pids = [
+            int((directory / f"{name}.pid").read_text())
+            for name in ("etcd", "kube-apiserver", "kube-controller-manager")
+        ]
         assert not any(_gone(pid) for pid in pids)  # outlived the `up` process
         assert cli("status").returncode == 0
 

@@ -7,9 +7,9 @@ stop or restart kube-apiserver or etcd override `control_plane` with a module-sc
 own, so other tests never see the outage; every fixture below follows whichever `control_plane` is
 in force.
 
-No kube-controller-manager runs: nothing garbage-collects, and deleted namespaces never finish
-terminating, so each test gets a fresh namespace that is simply left behind; the throwaway cluster
-goes away with the session.
+kube-controller-manager runs too (garbage collection, namespace deletion, default ServiceAccounts),
+but no scheduler or kubelet. Each test gets a fresh namespace that is simply left behind; the
+throwaway cluster goes away with the session.
 """
 
 from __future__ import annotations

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Ensure kube-apiserver, etcd and kubectl exist for the local control plane; print their folder.
+# Ensure kube-apiserver, kube-controller-manager, etcd and kubectl exist for the local control plane;
+# print their folder.
 #
 #   tools/control-plane/build.sh [BIN-DIR]
 #
 # 1. KUBEBUILDER_ASSETS (envtest convention) holding kube-apiserver and etcd: print it, build nothing
-#    (kubectl is then taken from that folder, the cache, or PATH — see control_plane.py).
+#    (kubectl and kube-controller-manager are then taken from that folder, the cache, or PATH — see
+#    control_plane.py).
 # 2. BIN-DIR (default ${ZOOM_OPERATOR_CACHE:-~/.cache/zoom-operator}/control-plane/<version>) holding
-#    all three binaries: print it, build nothing.
-# 3. Otherwise `go build` all three from this Go module into a temporary folder beside BIN-DIR and
+#    all four binaries: print it, build nothing. A folder from before kube-controller-manager was added
+#    lacks it, so it is rebuilt (a relink of the other three with warm Go caches).
+# 3. Otherwise `go build` all four from this Go module into a temporary folder beside BIN-DIR and
 #    rename it into place, so an interrupted build never leaves a half-filled BIN-DIR.
 # Only the last line of stdout is the folder; progress goes to stderr.
 set -euo pipefail
@@ -35,8 +38,9 @@ if [[ -n "${KUBEBUILDER_ASSETS:-}" ]]; then
 	echo "build.sh: KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS lacks kube-apiserver or etcd; using $bin_dir" >&2
 fi
 
-ready() { # all three there, and the API server stamped with the pinned version
-	has_all "$bin_dir" kube-apiserver etcd kubectl &&
+BINARIES=(kube-apiserver kube-controller-manager etcd kubectl)
+ready() { # all four there, and the API server stamped with the pinned version
+	has_all "$bin_dir" "${BINARIES[@]}" &&
 		[[ "$("$bin_dir/kube-apiserver" --version 2>/dev/null)" == "Kubernetes $K8S_VERSION" ]]
 }
 if ready; then
@@ -74,15 +78,16 @@ done
 
 tmp="$(mktemp -d "$bin_dir.tmp.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
-echo "build.sh: building kube-apiserver, kubectl ($K8S_VERSION) and etcd into $bin_dir" \
+echo "build.sh: building kube-apiserver, kube-controller-manager, kubectl ($K8S_VERSION) and etcd into $bin_dir" \
 	"(first build takes long; Go caches make later ones fast)" >&2
 start=$SECONDS
 (
 	cd "$here"
 	go build -ldflags "$ldflags" -o "$tmp/" \
-		./cmd/etcd k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl
+		./cmd/etcd k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+		k8s.io/kubernetes/cmd/kubectl
 )
-has_all "$tmp" kube-apiserver etcd kubectl
+has_all "$tmp" "${BINARIES[@]}"
 echo "build.sh: built in $((SECONDS - start)) s" >&2
 
 # Replace BIN-DIR as a whole: move any old one aside, rename the new one in, drop the old one.

@@ -1,6 +1,7 @@
-"""A real, local Kubernetes control plane for tests and the demo: etcd + kube-apiserver, no Docker.
+"""A real, local Kubernetes control plane for tests and the demo: etcd + kube-apiserver +
+kube-controller-manager, no Docker.
 
-Both processes listen on 127.0.0.1 only (free ports), keep their data, certificates and logs in one
+The processes listen on 127.0.0.1 only (free ports), keep their data, certificates and logs in one
 folder, and run in their own process groups, which are stopped with SIGTERM then SIGKILL.
 
     with ControlPlane() as cp:                # a throwaway folder, removed on exit
@@ -12,11 +13,13 @@ folder, and run in their own process groups, which are stopped with SIGTERM then
     python tools/control-plane/control_plane.py down --dir .cluster
 
 What runs: an API server with RBAC authorization, x509 client-cert authentication (the admin is in
-`system:masters`), service-account tokens (TokenRequest, so `kubectl create token` works) and the
-`ShardedListAndWatch` feature gate on. What does not run: kube-controller-manager, scheduler,
-kubelet. So no Pod ever runs, nothing garbage-collects owned objects, no `default` ServiceAccount is
-created in new namespaces and a deleted namespace stays `Terminating` forever (its finalizer is
-never processed) — tests use fresh namespaces and assert on API objects.
+`system:masters`), service-account tokens (TokenRequest, so `kubectl create token` works), Pod
+Security admission and the `ShardedListAndWatch` feature gate on; and kube-controller-manager as
+`system:kube-controller-manager` with one service account per controller, as clusters run it: owned
+objects are garbage-collected, deleted namespaces finish terminating, new namespaces get their
+`default` ServiceAccount, Deployments get ReplicaSets and Pods (`controller_manager=False`, or
+`up --no-controller-manager`, leaves it out). What does not run: a scheduler or a kubelet, so Pods
+stay Pending and never run — tests assert on API objects.
 
 Standard library only (plus the `openssl` command for the certificates), so it also runs outside
 the project's virtualenv.
@@ -55,7 +58,11 @@ ADMIN_USER = "zoom-operator-admin"
 STATE_FILE = "state.json"
 LOG_TAIL_LINES = 40
 # What one run leaves in its folder; wiped before the next start.
-RUN_FILES = ("etcd-data", "pki", "kubeconfig", "kubectl-cache", STATE_FILE, "etcd.log", "kube-apiserver.log")
+PROCESSES = ("etcd", "kube-apiserver", "kube-controller-manager")  # start order; stopped in reverse
+RUN_FILES = (
+    "etcd-data", "pki", "kubeconfig", "controller-manager.kubeconfig", "kubectl-cache", STATE_FILE,
+    *(f"{name}.log" for name in PROCESSES),
+)  # fmt: skip
 
 
 class ControlPlaneError(RuntimeError):
@@ -91,15 +98,20 @@ def ensure_binaries() -> Path:
     return Path(lines[-1])
 
 
-def find_kubectl(bin_dir: Path) -> Path:
-    """kubectl beside the API server, else the project's cached build, else PATH."""
-    for candidate in (bin_dir / "kubectl", cache_root() / "control-plane" / KUBERNETES_VERSION / "kubectl"):
+def find_binary(bin_dir: Path, name: str) -> Path:
+    """`name` beside the API server, else the project's cached build, else PATH (for KUBEBUILDER_ASSETS
+    folders, which hold only kube-apiserver and etcd)."""
+    for candidate in (bin_dir / name, cache_root() / "control-plane" / KUBERNETES_VERSION / name):
         if os.access(candidate, os.X_OK):
             return candidate
-    found = shutil.which("kubectl")
+    found = shutil.which(name)
     if found is None:
-        raise ControlPlaneError(f"no kubectl in {bin_dir}, the cache or PATH; run {BUILD_SCRIPT}")
+        raise ControlPlaneError(f"no {name} in {bin_dir}, the cache or PATH; run {BUILD_SCRIPT}")
     return Path(found)
+
+
+def find_kubectl(bin_dir: Path) -> Path:
+    return find_binary(bin_dir, "kubectl")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -233,6 +245,13 @@ def make_pki(pki: Path) -> None:
         "extendedKeyUsage=clientAuth\n",
         pki,
     )
+    _signed_cert(
+        "controller-manager",
+        "/CN=system:kube-controller-manager",  # the user the bootstrap RBAC policy grants its role to
+        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
+        "extendedKeyUsage=clientAuth\n",
+        pki,
+    )
     _ec_key("sa.key", pki)
     _openssl("pkey", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=pki)
     for leftover in pki.glob("*.csr"):
@@ -275,10 +294,11 @@ def write_kubeconfig(path: Path, server: str, ca_pem: bytes, user: Mapping[str, 
 class ControlPlane:
     """etcd + kube-apiserver on loopback. Use as a context manager, or `start()` / `stop()`.
 
-    `directory=None` uses a temporary folder removed by `stop()`; a given folder is kept (its logs
-    stay for inspection; the etcd data is wiped on the next start). `detach=True` lets the processes
-    outlive this Python process (the CLI's `up`); otherwise the kernel also SIGKILLs them
-    if this process dies without calling `stop()`.
+    `controller_manager=False` runs only etcd and the API server (nothing garbage-collects, namespaces
+    stay Terminating). `directory=None` uses a temporary folder removed by `stop()`; a given folder is
+    kept (its logs stay for inspection; the etcd data is wiped on the next start). `detach=True` lets
+    the processes outlive this Python process (the CLI's `up`); otherwise the kernel also SIGKILLs
+    them if this process dies without calling `stop()`.
     """
 
     def __init__(
@@ -290,6 +310,7 @@ class ControlPlane:
         startup_timeout: float = 180.0,
         bin_dir: Path | None = None,
         detach: bool = False,
+        controller_manager: bool = True,
     ) -> None:
         self._owns_dir = directory is None
         self.dir = Path(directory).resolve() if directory is not None else None
@@ -298,6 +319,7 @@ class ControlPlane:
         self.startup_timeout = startup_timeout
         self._bin_dir = bin_dir
         self.detach = detach
+        self.controller_manager = controller_manager
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._pgids: dict[str, int] = {}
         self._argv: dict[str, list[str]] = {}  # how each process was started, for restart_process()
@@ -442,6 +464,52 @@ class ControlPlane:
         self._wait_until(
             lambda: _http_ok(f"{self.server}/readyz", ctx), "kube-apiserver /readyz", "kube-apiserver"
         )
+        if self.controller_manager:
+            self._start_controller_manager(d)
+
+    def _start_controller_manager(self, d: Path) -> None:
+        pki = d / "pki"
+        write_kubeconfig(
+            d / "controller-manager.kubeconfig",
+            self.server,
+            (pki / "ca.crt").read_bytes(),
+            {
+                "client-certificate": str(pki / "controller-manager.crt"),
+                "client-key": str(pki / "controller-manager.key"),
+            },
+        )
+        kubeconfig = d / "controller-manager.kubeconfig"
+        port = _free_port()
+        gates = ",".join(f"{name}={str(on).lower()}" for name, on in sorted(self.feature_gates.items()))
+        self._spawn(
+            "kube-controller-manager",
+            [
+                str(find_binary(self.bin_dir, "kube-controller-manager")),
+                f"--kubeconfig={kubeconfig}",
+                f"--authentication-kubeconfig={kubeconfig}",
+                f"--authorization-kubeconfig={kubeconfig}",
+                "--use-service-account-credentials=true",  # each controller with its own RBAC role
+                f"--service-account-private-key-file={pki / 'sa.key'}",
+                f"--root-ca-file={pki / 'ca.crt'}",  # the kube-root-ca.crt ConfigMap in each namespace
+                f"--cluster-signing-cert-file={pki / 'ca.crt'}",
+                f"--cluster-signing-key-file={pki / 'ca.key'}",
+                "--leader-elect=false",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={port}",
+                f"--cert-dir={pki / 'controller-manager-serving'}",
+                "--profiling=false",
+                f"--feature-gates={gates}",
+            ],
+        )
+        # /healthz is served to anyone (--authorization-always-allow-paths); its cert is self-signed.
+        insecure = ssl.create_default_context()
+        insecure.check_hostname = False
+        insecure.verify_mode = ssl.CERT_NONE
+        self._wait_until(
+            lambda: _http_ok(f"https://127.0.0.1:{port}/healthz", insecure),
+            "kube-controller-manager /healthz",
+            "kube-controller-manager",
+        )
 
     def _spawn(self, name: str, argv: list[str]) -> None:
         log = (self.directory / f"{name}.log").open("ab")
@@ -483,8 +551,10 @@ class ControlPlane:
 
     def _logs(self) -> str:
         parts = []
-        for name in ("etcd", "kube-apiserver"):
+        for name in PROCESSES:
             log = self.directory / f"{name}.log"
+            if name == "kube-controller-manager" and not log.exists():
+                continue
             parts.append(f"--- last {LOG_TAIL_LINES} lines of {log} ---\n{_tail(log)}")
         return "\n".join(parts)
 
@@ -515,12 +585,12 @@ class ControlPlane:
         )
 
     def _stop_processes(self) -> None:
-        for name in ("kube-apiserver", "etcd"):  # API server first, so it does not log etcd errors
+        for name in reversed(PROCESSES):  # etcd last, so the others do not log etcd errors
             pgid = self._pgids.pop(name, None)
             if pgid is not None:
                 stop_group(pgid, proc=self._procs.pop(name, None))
         if self.dir is not None and self.dir.exists():
-            for name in ("kube-apiserver", "etcd"):
+            for name in PROCESSES:
                 (self.dir / f"{name}.pid").unlink(missing_ok=True)
             (self.dir / STATE_FILE).unlink(missing_ok=True)
 
@@ -681,11 +751,11 @@ def down(directory: Path, grace: float = 10.0) -> list[int]:
     directory = directory.resolve()
     state = read_state(directory) or {}
     pgids: dict[str, int] = dict(state.get("pgids", {}))
-    for name in ("kube-apiserver", "etcd"):
+    for name in reversed(PROCESSES):
         with contextlib.suppress(OSError, ValueError):
             pgids.setdefault(name, int((directory / f"{name}.pid").read_text()))
     stopped = []
-    for name in ("kube-apiserver", "etcd"):
+    for name in reversed(PROCESSES):
         pgid = pgids.get(name)
         if pgid is not None and _ours(pgid, directory):
             stop_group(pgid, grace)
@@ -728,12 +798,15 @@ def _parse_gates(text: str) -> dict[str, bool]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="control_plane.py", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    up_p = sub.add_parser("up", help="start etcd + kube-apiserver in the background")
+    up_p = sub.add_parser("up", help="start etcd, kube-apiserver, kube-controller-manager in the background")
     up_p.add_argument("--dir", type=Path, default=Path(".cluster"))
     up_p.add_argument(
         "--feature-gates", type=_parse_gates, default={}, help="extra gates, e.g. Foo=true,Bar=false"
     )
     up_p.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for /readyz")
+    up_p.add_argument(
+        "--no-controller-manager", action="store_true", help="run only etcd and kube-apiserver"
+    )
     for name, text in (("down", "stop the control plane in --dir"), ("status", "is it up and ready?")):
         p = sub.add_parser(name, help=text)
         p.add_argument("--dir", type=Path, default=Path(".cluster"))
@@ -758,7 +831,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     down(args.dir)  # a half-dead previous run
     try:
         cp = ControlPlane(
-            args.dir, feature_gates=args.feature_gates, startup_timeout=args.timeout, detach=True
+            args.dir,
+            feature_gates=args.feature_gates,
+            startup_timeout=args.timeout,
+            detach=True,
+            controller_manager=not args.no_controller_manager,
         )
         cp.start()
     except ControlPlaneError as err:
