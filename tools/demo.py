@@ -1,8 +1,8 @@
 """`make demo`: the incident zoom-operator exists for, replayed on a real local control plane.
 
-Starts kube-apiserver + etcd (tools/control-plane), the Zoom simulator and the operator; applies a
-ZoomApp; then breaks and repairs the app the way real Zoom accounts break, printing what a platform
-engineer would see with kubectl at each step. Everything it starts, it stops.
+Starts kube-apiserver, etcd and kube-controller-manager (tools/control-plane), the Zoom simulator and
+the operator; applies a ZoomApp; then breaks and repairs the app the way real Zoom accounts break,
+printing what a platform engineer would see with kubectl at each step. Everything it starts, it stops.
 """
 
 from __future__ import annotations
@@ -92,7 +92,10 @@ def main() -> int:
     )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="zoom-operator-demo-"))
-    say("Starting a local Kubernetes control plane (kube-apiserver + etcd; the first run builds them)")
+    say(
+        "Starting a local Kubernetes control plane (kube-apiserver, etcd, kube-controller-manager; "
+        "the first run builds them)"
+    )
     with ControlPlane(workdir / "cluster") as cp:
 
         def kubectl(*argv: str, stdin: str | None = None) -> str:
