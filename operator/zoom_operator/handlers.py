@@ -1,25 +1,33 @@
-"""kopf wiring only: settings, one daemon per ZoomApp, and the watch events that wake it.
+"""kopf wiring only: settings, the ZoomApp watch, the finalizer, peering, and one scheduler for all apps.
 
-Business logic lives in `worker.py`; this module connects it to kopf, the Kubernetes API, Zoom and
-the metrics. The operator watches ZoomApps and only those Secrets labelled
-`zoom-operator.io/credentials` (server-side selector), never all Secrets.
+Business logic lives in `worker.py` (one step of one app) and `scheduler.py` (when each app steps);
+this module connects them to kopf, the Kubernetes API, Zoom and the metrics. kopf watches ZoomApps
+(with the shard selector, finalizers and peering); the operator's own watch (`kube/watch.py`) follows
+only the Secrets labelled `zoom-operator.io/credentials` (server-side selector), never all Secrets, and
+keeps nothing per Secret. Each served app keeps a slim copy of its ZoomApp (metadata it needs, spec,
+and status only until it has been restored), not kopf's body.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import kopf
+from kopf._core.engines import posting
+from kopf._core.engines.daemons import DaemonsMemory
+from kopf._core.reactor.inventory import ResourceMemories
 
 from zoom_operator.kube.api import KubeApi, ObjectRef, load_api_client
 from zoom_operator.kube.status import Transition
-from zoom_operator.kube.token_secret import SECRET_KIND_LABEL
+from zoom_operator.kube.token_secret import SECRET_KIND_LABEL, SECRET_KIND_TOKEN
+from zoom_operator.kube.watch import SecretWatch
 from zoom_operator.metrics import Metrics
+from zoom_operator.scheduler import Scheduler
 from zoom_operator.spec import EndpointAllowlist, Endpoints
 from zoom_operator.worker import RENEW_NOW_ANNOTATION, AppWorker, ClientIdRegistry, WorkerConfig, WorkerView
 from zoom_operator.zoom.client import ZoomClient
@@ -27,10 +35,6 @@ from zoom_operator.zoom.outcomes import TokenOutcome
 from zoom_operator.zoom.pool import BoundedTransport
 
 log = logging.getLogger("zoom_operator")
-
-# A peered replica serves an app only once kopf's resume has held this long (at most; half the peering
-# lifetime when that is shorter). See serve_zoomapp.
-PEERING_SETTLE_SECONDS = 5.0
 
 
 @dataclass
@@ -44,30 +48,28 @@ class OperatorOptions:
     allowlist: EndpointAllowlist = field(default_factory=EndpointAllowlist)
     kube_workers: int = 8
     peering_name: str | None = None
+    namespaces: list[str] = field(default_factory=list)  # empty: cluster-wide
+    max_concurrent_steps: int = 128
 
 
 @dataclass
 class Runtime:
-    """Process-wide state shared by all ZoomApp daemons."""
+    """Process-wide state: the scheduler, and per served app its worker and slim ZoomApp."""
 
     options: OperatorOptions
     kube: KubeApi
     http: httpx.AsyncClient
     metrics: Metrics
+    scheduler: Scheduler[ObjectRef]
     registry: ClientIdRegistry = field(default_factory=ClientIdRegistry)
     workers: dict[ObjectRef, AppWorker] = field(default_factory=dict)
+    bodies: dict[ObjectRef, dict[str, Any]] = field(default_factory=dict)  # slim ZoomApps
     zoom_clients: dict[Endpoints, ZoomClient] = field(default_factory=dict)
     secret_users: dict[ObjectRef, set[ObjectRef]] = field(default_factory=dict)  # Secret -> ZoomApps
     app_secrets: dict[ObjectRef, tuple[ObjectRef, ...]] = field(default_factory=dict)  # ZoomApp -> Secrets
-    seen: dict[ObjectRef, tuple[int, str | None, tuple[str, str]]] = field(default_factory=dict)
-    settings: kopf.OperatorSettings | None = None
-
-    def peering_settle(self) -> float:
-        """How long a daemon waits before serving: 0 standalone, else see PEERING_SETTLE_SECONDS."""
-        peering = self.settings.peering if self.settings is not None else None
-        if peering is None or peering.standalone:
-            return 0.0
-        return min(PEERING_SETTLE_SECONDS, peering.lifetime / 2)
+    secret_watch: SecretWatch | None = None
+    # kopf's Event queue, as its handlers see it: the scheduler's steps post Events through it too
+    event_queue: tuple[Any, asyncio.AbstractEventLoop] | None = None
 
     def zoom(self, endpoints: Endpoints) -> ZoomClient:
         client = self.zoom_clients.get(endpoints)
@@ -86,6 +88,29 @@ OPTIONS = OperatorOptions()
 _runtime: Runtime | None = None
 
 
+class PauseAwareMemories(ResourceMemories):
+    """kopf's per-object memories, which also tell the scheduler when kopf pauses this replica.
+
+    kopf pauses a peered replica when a peer of higher priority is alive, by stopping its watch streams
+    and its daemons: its daemon killer walks every daemon memory once a second while paused (kopf
+    `_core/engines/daemons.py`, `daemon_killer`). This process has no daemons, so that walk is the
+    moment to stop serving: the scheduler drops every app; kopf's fresh listing after a resume adds
+    them back. (A token request already in flight is not doubled: mints are arbitrated by the API
+    server, see `AppWorker._record_attempt`.)
+    """
+
+    def iter_all_daemon_memories(self) -> Iterator[DaemonsMemory]:
+        if _runtime is not None and _runtime.workers:
+            served = len(_runtime.workers)
+            for ref in list(_runtime.workers):
+                _drop(_runtime, ref)
+            log.info("kopf paused this replica (or it is exiting): stopped serving %d ZoomApps", served)
+        yield from super().iter_all_daemon_memories()
+
+
+MEMORIES = PauseAwareMemories()
+
+
 def runtime() -> Runtime:
     assert _runtime is not None, "the operator has not started"
     return _runtime
@@ -99,6 +124,7 @@ class _Reporter:
 
     def transition(self, ref: ObjectRef, body: Mapping[str, Any], change: Transition) -> None:
         condition = change.condition
+        _in_kopf_context()
         kopf.event(
             dict(body),  # type: ignore[arg-type]
             type="Warning" if change.is_warning else "Normal",
@@ -107,6 +133,7 @@ class _Reporter:
         )
 
     def warning(self, ref: ObjectRef, body: Mapping[str, Any], reason: str, message: str) -> None:
+        _in_kopf_context()
         kopf.event(dict(body), type="Warning", reason=reason, message=message[:1024])  # type: ignore[arg-type]
 
     def minted(self, ref: ObjectRef, outcome: TokenOutcome) -> None:
@@ -119,6 +146,14 @@ class _Reporter:
         self._metrics.forget(ref)
 
 
+def _in_kopf_context() -> None:
+    """Give the current task kopf's Event queue (kopf sets it for its own handlers only)."""
+    rt = _runtime
+    if rt is not None and rt.event_queue is not None:
+        posting.event_queue_var.set(rt.event_queue[0])
+        posting.event_queue_loop_var.set(rt.event_queue[1])
+
+
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     global _runtime
@@ -129,7 +164,6 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.connect_timeout = 30
     settings.watching.inactivity_timeout = 70
     settings.networking.request_timeout = 60
-    settings.watching.label_selectors["v1", "secrets"] = SECRET_KIND_LABEL
     if options.shard_selector:
         settings.watching.shard_selectors["zoom-operator.io", "zoomapps"] = options.shard_selector
     settings.persistence.finalizer = "zoom-operator.io/finalizer"
@@ -152,18 +186,28 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
             limit=64,
         ),
     )
-    _runtime = Runtime(
-        options=options,
-        kube=KubeApi(api_client, max_workers=options.kube_workers),
-        http=http,
-        metrics=metrics,
-        settings=settings,
+    kube = KubeApi(api_client, max_workers=options.kube_workers)
+    scheduler: Scheduler[ObjectRef] = Scheduler(_step, concurrency=options.max_concurrent_steps)
+    rt = _runtime = Runtime(options=options, kube=kube, http=http, metrics=metrics, scheduler=scheduler)
+    scheduler.start()
+    exact = [ns for ns in options.namespaces if not _is_pattern(ns)]
+    rt.secret_watch = SecretWatch(
+        kube,
+        # a namespace pattern (kopf glob) needs a cluster-wide watch, filtered here
+        namespaces=exact if exact and len(exact) == len(options.namespaces) else None,
+        selectors=[SECRET_KIND_LABEL],
+        on_event=_secret_event,
+        on_relist=_secrets_relisted,
     )
+    rt.secret_watch.start()
 
 
 @kopf.on.cleanup()
 async def shutdown(**_: Any) -> None:
     if _runtime is not None:
+        if _runtime.secret_watch is not None:
+            await _runtime.secret_watch.stop()
+        await _runtime.scheduler.stop()
         await _runtime.http.aclose()
         _runtime.kube.close()
 
@@ -173,88 +217,151 @@ def served_apps(**_: Any) -> int:
     return len(_runtime.workers) if _runtime else 0
 
 
-@kopf.daemon("zoom-operator.io", "v1alpha1", "zoomapps", cancellation_timeout=10.0, backoff=10.0)
-async def serve_zoomapp(
-    *, body: kopf.Body, name: str, namespace: str | None, stopped: kopf.DaemonStopped, **_: Any
-) -> None:
+async def _step(ref: ObjectRef) -> Any:
     rt = runtime()
-    ref = ObjectRef(namespace or "", name)
-    # kopf resumes a peered replica whenever its latest peering event shows no live peer of a higher
-    # priority (kopf/_core/engines/peering.py, process_peering_event), and that can last a moment only:
-    # of replicas started together, the first one up sees a KopfPeering without the others' entries
-    # until their first keep-alives land; and a peer's entry deleted as dead (its keep-alive late) is
-    # back at its next keep-alive. kopf then pauses this replica and stops this daemon
-    # (OPERATOR_PAUSING), but a worker started at once may already have a token request out: two
-    # minters. So a peered replica mints only after the resume has held for the settle time.
-    settle = rt.peering_settle()
-    if settle > 0:
-        await stopped.wait(settle)
-        if stopped:
-            log.info("%s: not served: kopf paused this replica within %.0fs of resuming", ref, settle)
-            return
-    worker = AppWorker(
-        ref=ref,
-        body=lambda: body,
-        kube=rt.kube,
-        zoom=rt.zoom,
-        reporter=_Reporter(rt.metrics),
-        registry=rt.registry,
-        config=WorkerConfig(s2s_privilege=rt.options.s2s_privilege, allowlist=rt.options.allowlist),
-    )
-    rt.workers[ref] = worker
-    rt.metrics.apps.set(len(rt.workers))
-    _index_secrets(rt, ref, body)
-
-    async def wake_when_stopped() -> None:
-        await stopped.wait()
-        worker.wake("stopped")
-
-    stop_watch = asyncio.create_task(wake_when_stopped())
-    try:
-        await worker.run(lambda: bool(stopped))
-    finally:
-        stop_watch.cancel()
-        if rt.workers.get(ref) is worker:
-            del rt.workers[ref]
-        _unindex_secrets(rt, ref)
-        rt.metrics.apps.set(len(rt.workers))
+    worker = rt.workers.get(ref)
+    if worker is None:
+        return None
+    wakeup = await worker.run_step()
+    body = rt.bodies.get(ref)
+    if body is not None and worker.restored and "status" in body:
+        body["status"] = _slim_status(body["status"])  # restored: keep only what the next steps read
+    return wakeup
 
 
 @kopf.on.event("zoom-operator.io", "v1alpha1", "zoomapps")
-def zoomapp_changed(*, body: kopf.Body, name: str, namespace: str | None, type: str, **_: Any) -> None:
-    """Wake the app's worker when its spec or the renew-now annotation changed (not for status writes)."""
+async def zoomapp_changed(*, body: kopf.Body, name: str, namespace: str | None, type: str, **_: Any) -> None:
+    """Serve a new ZoomApp; keep a served one's slim copy current, and wake it when its spec, Secrets or
+    the renew-now annotation changed (not for status writes, which are its own)."""
     rt = runtime()
+    if rt.event_queue is None:
+        rt.event_queue = (posting.event_queue_var.get(), posting.event_queue_loop_var.get())
     ref = ObjectRef(namespace or "", name)
-    if type == "DELETED":
-        rt.seen.pop(ref, None)
-        return
-    generation = int(body.get("metadata", {}).get("generation") or 0)
-    renew = body.get("metadata", {}).get("annotations", {}).get(RENEW_NOW_ANNOTATION)
-    secrets = _secret_names(name, body)
-    key = (generation, renew, secrets)
-    if rt.seen.get(ref) == key:
-        return
-    rt.seen[ref] = key
-    _index_secrets(rt, ref, body)
+    if type == "DELETED" or body.get("metadata", {}).get("deletionTimestamp"):
+        return  # the finalizer's handler (zoomapp_deleted) stops serving it
     worker = rt.workers.get(ref)
-    if worker is not None:
+    old = rt.bodies.get(ref)
+    slim = _slim(body, keep_status=worker is None or not worker.restored)
+    rt.bodies[ref] = slim
+    if worker is None:
+        worker = AppWorker(
+            ref=ref,
+            body=lambda: rt.bodies.get(ref) or slim,
+            kube=rt.kube,
+            zoom=rt.zoom,
+            reporter=_Reporter(rt.metrics),
+            registry=rt.registry,
+            config=WorkerConfig(s2s_privilege=rt.options.s2s_privilege, allowlist=rt.options.allowlist),
+            waker=rt.scheduler.wake,
+        )
+        rt.workers[ref] = worker
+        _index_secrets(rt, ref, slim)
+        rt.scheduler.add(ref)
+        rt.metrics.apps.set(len(rt.workers))
+        return
+    if old is None or _wake_key(old) != _wake_key(slim):
+        _index_secrets(rt, ref, slim)
         worker.wake("spec")
 
 
-@kopf.on.event("v1", "secrets")
-def secret_changed(*, body: kopf.Body, name: str, namespace: str | None, type: str, **_: Any) -> None:
-    """A labelled Secret changed: wake the ZoomApps that read it (credentials) or own it (token)."""
+@kopf.on.delete("zoom-operator.io", "v1alpha1", "zoomapps")
+async def zoomapp_deleted(*, name: str, namespace: str | None, **_: Any) -> None:
+    """Stop serving a deleted ZoomApp (its token Secret goes with it: ownerReferences). kopf's finalizer
+    holds the deletion until a step in flight has ended, so nothing is minted for it afterwards."""
     rt = runtime()
     ref = ObjectRef(namespace or "", name)
-    kind = body.get("metadata", {}).get("labels", {}).get(SECRET_KIND_LABEL)
-    for app in rt.secret_users.get(ref, ()):
+    await rt.scheduler.remove(ref)
+    _drop(rt, ref)
+
+
+def _drop(rt: Runtime, ref: ObjectRef) -> None:
+    rt.scheduler.discard(ref)
+    worker = rt.workers.pop(ref, None)
+    rt.bodies.pop(ref, None)
+    _unindex_secrets(rt, ref)
+    if worker is not None:
+        worker.stop()
+    rt.metrics.apps.set(len(rt.workers))
+
+
+def _secret_event(kind: str, secret: Mapping[str, Any]) -> None:
+    """A labelled Secret changed: wake the ZoomApps that read it (credentials) or own it (token)."""
+    rt = _runtime
+    if rt is None:
+        return
+    meta = secret.get("metadata") or {}
+    ref = ObjectRef(str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+    users = rt.secret_users.get(ref)
+    if not users:
+        return  # not a Secret of an app this process serves
+    token = (meta.get("labels") or {}).get(SECRET_KIND_LABEL) == SECRET_KIND_TOKEN
+    for app in list(users):
         worker = rt.workers.get(app)
         if worker is None:
             continue
-        if kind == "token":
-            worker.token_secret_event(None if type == "DELETED" else dict(body))
+        if token:
+            worker.token_secret_event(None if kind == "DELETED" else secret)
         else:
-            worker.credentials_event(None if type == "DELETED" else dict(body))
+            worker.credentials_event(None if kind == "DELETED" else secret)
+
+
+def _secrets_relisted(namespace: str | None, selector: str, listed: frozenset[tuple[str, str]]) -> None:
+    """After a (re)list, a served app's Secret that is not there was deleted while nobody watched."""
+    rt = _runtime
+    if rt is None:
+        return
+    for secret, apps in list(rt.secret_users.items()):
+        if (namespace is not None and secret.namespace != namespace) or (
+            secret.namespace,
+            secret.name,
+        ) in listed:
+            continue
+        for app in list(apps):
+            worker = rt.workers.get(app)
+            if worker is None:
+                continue
+            if secret.name == _secret_names(app.name, rt.bodies.get(app) or {})[1]:
+                worker.token_secret_event(None)
+            else:
+                worker.credentials_event(None)
+
+
+def _is_pattern(namespace: str) -> bool:
+    return any(c in namespace for c in "*?[!")
+
+
+def _slim(body: Mapping[str, Any], *, keep_status: bool) -> dict[str, Any]:
+    """What a step reads of its ZoomApp: identity, generation, resourceVersion, the renew-now annotation,
+    the spec, and status (whole only until restored; then just the last mint attempt)."""
+    meta = body.get("metadata") or {}
+    annotations = meta.get("annotations") or {}
+    slim_meta: dict[str, Any] = {
+        key: meta[key]
+        for key in ("name", "namespace", "uid", "generation", "creationTimestamp", "resourceVersion")
+        if key in meta
+    }
+    if RENEW_NOW_ANNOTATION in annotations:
+        slim_meta["annotations"] = {RENEW_NOW_ANNOTATION: annotations[RENEW_NOW_ANNOTATION]}
+    status = body.get("status") or {}
+    return {
+        "apiVersion": body.get("apiVersion") or "zoom-operator.io/v1alpha1",
+        "kind": body.get("kind") or "ZoomApp",
+        "metadata": slim_meta,
+        "spec": dict(body.get("spec") or {}),
+        "status": dict(status) if keep_status else _slim_status(status),
+    }
+
+
+def _slim_status(status: Mapping[str, Any]) -> dict[str, Any]:
+    last = ((status.get("mints") or {}) if isinstance(status.get("mints"), Mapping) else {}).get("lastAt")
+    return {"mints": {"lastAt": last}} if last else {}
+
+
+def _wake_key(body: Mapping[str, Any]) -> tuple[int, str | None, tuple[str, str]]:
+    meta = body.get("metadata") or {}
+    generation = int(meta.get("generation") or 0)
+    renew = (meta.get("annotations") or {}).get(RENEW_NOW_ANNOTATION)
+    return generation, renew, _secret_names(str(meta.get("name") or ""), body)
 
 
 def _secret_names(name: str, body: Mapping[str, Any]) -> tuple[str, str]:

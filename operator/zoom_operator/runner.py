@@ -53,6 +53,7 @@ def run_operator(args: argparse.Namespace) -> int:
     handlers.OPTIONS.allowlist = allowlist
     handlers.OPTIONS.kube_workers = args.kube_workers
     handlers.OPTIONS.peering_name = args.peering
+    handlers.OPTIONS.namespaces = list(args.namespace)
     kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.PLAIN)
     logging.getLogger("zoom_operator").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     logging.getLogger("zoom_operator").info(
@@ -65,5 +66,6 @@ def run_operator(args: argparse.Namespace) -> int:
         liveness_endpoint=args.liveness,
         clusterwide=not args.namespace,
         namespaces=args.namespace,
+        memories=handlers.MEMORIES,
     )
     return 0

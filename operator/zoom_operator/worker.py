@@ -11,13 +11,9 @@ when it changed. `run()` sleeps between steps until the next thing is due or som
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import random
 import re
-import weakref
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -79,27 +75,71 @@ CONFLICT_POLL = timedelta(seconds=15)  # while the token Secret's name is taken 
 OWNER_CHECK_INTERVAL = timedelta(hours=1)  # role lookups with the app's own token
 FOREVER = timedelta(days=1)
 MIN_STEP_INTERVAL = timedelta(milliseconds=100)
+KUBE_RETRY = timedelta(seconds=10)  # after a Kubernetes API error
+# A token request recorded on status by another process (a second replica, an overlapping shard) is
+# taken to be in flight this long, unless a token issued after it shows up first: the HTTP client's
+# connect + write + read timeouts (5 + 10 + 10 s) with room to spare.
+MINT_LEASE = timedelta(seconds=30)
 
 log = logging.getLogger("zoom_operator.worker")
 
-# At most this many workers step at once in a process. When thousands of ZoomApps start together
-# (an operator restart, a new shard), every worker's first step would otherwise be in flight at once:
-# all of them wait in the Kubernetes client's thread pool, each holding its intermediate state, so
-# none is Ready until nearly all are and the process grew to over 1 GB at 10,000 apps
-# (bench/RESULTS.md). A step waits here only while that many others are running.
-MAX_CONCURRENT_STEPS = 128
-_STEP_SLOTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
-    weakref.WeakKeyDictionary()
+# Jitter only, shared by every app of the process (a per-app RNG was 2.5 KB per app).
+_RNG = random.Random()  # noqa: S311 - jitter, not cryptography
+
+
+SLOTS = (
+    "ref",
+    "_body",
+    "_kube",
+    "_zoom_factory",
+    "_reporter",
+    "_registry",
+    "_config",
+    "_clock",
+    "_rng",
+    "_waker",
+    "_wake_reasons",
+    "_restored",
+    "_token",
+    "_renew_jitter",
+    "_mints",
+    "_probes",
+    "_budget",
+    "_mints_total",
+    "_last_mint_at",
+    "_retry_at",
+    "_attempt",
+    "_verify_at",
+    "_probe_due",
+    "_last_probe_at",
+    "_owner",
+    "_owner_role_checked_at",
+    "_next_owner_check",
+    "_previous_scopes",
+    "_credentials",
+    "_credentials_checked_at",
+    "_blocked_fingerprint",
+    "_handled_renew_request",
+    "_handled_generation",
+    "_last_status",
+    "_diagnosis",
+    "_renew_at",
+    "_consecutive_unauthorized",
+    "_credentials_pending",
+    "_token_expected",
+    "_token_unsaved",
+    "_mint_requested",
+    "_zoom_retry_after",
+    "_pending_rejection",
+    "_token_secret_name",
+    "_conflict",
+    "_conflict_checked_at",
+    "_proven_client_id",
+    "_auditor_note",
+    "_resource_version",
+    "_own_attempt",
+    "_lease_until",
 )
-
-
-def step_slots() -> asyncio.Semaphore:
-    """The process-wide cap on concurrent steps (one per event loop)."""
-    loop = asyncio.get_running_loop()
-    slots = _STEP_SLOTS.get(loop)
-    if slots is None:
-        slots = _STEP_SLOTS[loop] = asyncio.Semaphore(MAX_CONCURRENT_STEPS)
-    return slots
 
 
 class KubeGateway(Protocol):
@@ -110,7 +150,9 @@ class KubeGateway(Protocol):
     async def replace_secret(self, ref: ObjectRef, body: Mapping[str, Any]) -> dict[str, Any]: ...
     async def patch_secret(self, ref: ObjectRef, patch: Mapping[str, Any]) -> dict[str, Any]: ...
     async def get_zoomapp(self, ref: ObjectRef) -> dict[str, Any] | None: ...
-    async def patch_zoomapp_status(self, ref: ObjectRef, status: Mapping[str, Any]) -> dict[str, Any]: ...
+    async def patch_zoomapp_status(
+        self, ref: ObjectRef, status: Mapping[str, Any], *, resource_version: str | None = None
+    ) -> dict[str, Any]: ...
 
 
 class ZoomGateway(Protocol):
@@ -214,7 +256,13 @@ class WorkerConfig:
 
 
 class AppWorker:
-    """The token lifecycle of one ZoomApp."""
+    """The token lifecycle of one ZoomApp: what one step of the scheduler does for it.
+
+    No task, event or RNG of its own: the process's scheduler (`scheduler.py`) calls `run_step` when the
+    app is due, and `wake` asks it for an earlier step.
+    """
+
+    __slots__ = SLOTS
 
     def __init__(
         self,
@@ -228,6 +276,7 @@ class AppWorker:
         config: WorkerConfig | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         rng: random.Random | None = None,
+        waker: Callable[[ObjectRef], None] | None = None,
     ) -> None:
         self.ref = ref
         self._body = body
@@ -237,15 +286,15 @@ class AppWorker:
         self._registry = registry
         self._config = config or WorkerConfig()
         self._clock = clock
-        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
-        self._wake = asyncio.Event()
-        self._wake_reasons: set[str] = set()
+        self._rng = rng or _RNG
+        self._waker = waker
+        self._wake_reasons: set[str] | None = None
 
         self._restored = False
         self._token: TokenIssued | None = None
         self._renew_jitter = self._rng.random()
-        self._mints: deque[dx.MintRecord] = deque(maxlen=HISTORY)
-        self._probes: deque[dx.ProbeRecord] = deque(maxlen=HISTORY)
+        self._mints: tuple[dx.MintRecord, ...] = ()  # the last HISTORY token requests, oldest first
+        self._probes: tuple[dx.ProbeRecord, ...] = ()  # the last HISTORY probes, oldest first
         self._budget: MintBudget | None = None
         self._mints_total = 0
         self._last_mint_at: datetime | None = None
@@ -274,21 +323,27 @@ class AppWorker:
         self._token_unsaved = False  # minted but not yet in the Secret (the write failed)
         self._mint_requested = False  # renew-now or new credentials: mint at the first allowed moment
         self._zoom_retry_after: datetime | None = None  # a 429's Retry-After from the token endpoint
-        self._pending_rejection: tuple[str, tuple[dx.MintRecord, ...]] | None = (
-            None  # from status, on restart
-        )
+        self._pending_rejection: tuple[str, tuple[dx.MintRecord, ...]] | None = None  # from status
         self._token_secret_name: str | None = None  # where the current token is written
         self._conflict: dx.TokenSecretConflict | None = None  # the token Secret's name is taken
         self._conflict_checked_at: datetime | None = None
         self._proven_client_id: str | None = None  # fingerprint of the client ID our token was minted with
         self._auditor_note: str | None = None  # why the auditor was not used
+        # One minter per app, enforced by the API server: every status write carries the resourceVersion
+        # last seen, and a token request is sent only after the write that records it won.
+        self._resource_version: str | None = None
+        self._own_attempt: str | None = None  # status.mints.lastAt as this process last wrote it
+        self._lease_until: datetime | None = None  # another process's token request may be in flight
 
     # Signals -----------------------------------------------------------------------------------
 
     def wake(self, reason: str) -> None:
         """Ask for a step now. Reasons: spec, credentials, token_secret, duplicate."""
+        if self._wake_reasons is None:
+            self._wake_reasons = set()
         self._wake_reasons.add(reason)
-        self._wake.set()
+        if self._waker is not None:
+            self._waker(self.ref)
 
     def credentials_event(self, secret: Mapping[str, Any] | None) -> None:
         """The credentials Secret changed; its body saves a read. None (deleted, or its label removed, which
@@ -301,33 +356,33 @@ class AppWorker:
         if secret is None or self._token_expected is None or not is_intact(secret, self._token_expected):
             self.wake("token_secret")
 
-    async def run(self, stopped: Callable[[], bool], *, sleep_cap: float = 3600.0) -> None:
+    @property
+    def restored(self) -> bool:
+        """Whether the first step has rebuilt the state from status and the token Secret."""
+        return self._restored
+
+    async def run_step(self) -> datetime:
+        """One step for the scheduler: a Kubernetes API error is retried after KUBE_RETRY."""
         try:
-            while not stopped():
-                try:
-                    async with step_slots():
-                        wakeup = await self.step()
-                except KubeError as error:
-                    log.warning("%s: Kubernetes API error, retrying in 10s: %s", self.ref, error)
-                    wakeup = self._clock() + timedelta(seconds=10)
-                delay = max(0.0, min(sleep_cap, (wakeup - self._clock()).total_seconds()))
-                if delay > 0 and not self._wake.is_set():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), timeout=delay)
-        finally:
-            self._registry.release(self.ref)
-            self._reporter.forget(self.ref)
+            return await self.step()
+        except KubeError as error:
+            log.warning("%s: Kubernetes API error, retrying in 10s: %s", self.ref, error)
+            return self._clock() + KUBE_RETRY
+
+    def stop(self) -> None:
+        """The app is no longer served by this process (deleted, or this replica paused)."""
+        self._registry.release(self.ref)
+        self._reporter.forget(self.ref)
 
     # The step ----------------------------------------------------------------------------------
 
     async def step(self) -> datetime:
         """Do what is due now; return when the next step is due."""
         now = self._clock()
-        reasons = set(self._wake_reasons)
-        self._wake_reasons.clear()
-        self._wake.clear()
+        reasons, self._wake_reasons = self._wake_reasons or set(), None
         body = self._body()
         meta = body.get("metadata") or {}
+        self._see_resource_version(meta.get("resourceVersion"))
         generation = int(meta.get("generation") or 0)
 
         try:
@@ -365,7 +420,7 @@ class AppWorker:
             if fingerprint == creds.fingerprint:  # still the credentials Zoom rejected before the restart
                 # The flag stands on what status remembers, but minting is not blocked on it: the next
                 # token request re-proves it (one more invalid_client completes the streak) or clears it.
-                self._mints.extend(rejected)
+                self._mints = (*self._mints, *rejected)[-HISTORY:]
         duplicate_of: ObjectRef | None = None
         if self._conflict is None and isinstance(creds, Credentials):
             duplicate_of = self._registry.claim(
@@ -473,7 +528,7 @@ class AppWorker:
             fresh_token_seconds=self._config.fresh_token_seconds,
             now=now,
         )
-        self._probes.extend(evidence.probes)
+        self._probes = tuple(evidence.probes)[-HISTORY:]
         self._owner = evidence.owner
         if evidence.rejected_fingerprint and evidence.rejected_mints:
             self._pending_rejection = (evidence.rejected_fingerprint, evidence.rejected_mints)
@@ -515,7 +570,7 @@ class AppWorker:
         if isinstance(fresh, Credentials) and not first:
             changed = not isinstance(old, Credentials) or old.fingerprint != fresh.fingerprint
             if changed:
-                self._mints.clear()  # outcomes of the old credentials say nothing about the new ones
+                self._mints = ()  # outcomes of the old credentials say nothing about the new ones
             return changed
         return False
 
@@ -645,13 +700,17 @@ class AppWorker:
             return
         if not self._budget.allows(now):
             return
+        self._lease_until = self._foreign_attempt(body.get("status") or {}, now)
+        if self._lease_until is not None:
+            return  # another process recorded a token request that may still be in flight
+        if not await self._record_attempt(body, spec, self._clock()):
+            return  # another process won the write: what it stored was adopted, the next step replans
         self._verify_at = None
         self._mint_requested = False
-        await self._record_attempt(self._clock())
         zoom = self._zoom_factory(spec.endpoints)
         outcome = await zoom.mint(creds.account_id, creds.client_id, creds.client_secret)
         at = self._clock()
-        self._mints.append(dx.MintRecord(at=at, outcome=outcome))
+        self._mints = (*self._mints, dx.MintRecord(at=at, outcome=outcome))[-HISTORY:]
         self._reporter.minted(self.ref, outcome)
         self._zoom_retry_after = None
         if isinstance(outcome, TokenIssued):
@@ -694,35 +753,126 @@ class AppWorker:
         self._retry_at = backoff.retry_at(at, self._attempt, self._rng.random(), retry_after=retry_after)
         self._attempt += 1
 
-    async def _record_attempt(self, at: datetime) -> None:
-        """Count a token request against the budget and persist it on status *before* it is sent.
+    async def _record_attempt(self, body: Mapping[str, Any], spec: ZoomAppSpec, at: datetime) -> bool:
+        """Count a token request against the budget and persist it on status *before* it is sent, with a
+        resourceVersion precondition. True when this process may send it.
 
         The budget survives restarts only through `status.mints`; written after the mint, a crash
         between the token request and the status patch forgot the attempt (and, with it, the renew-now
         request it served), so a crash loop could mint past `mintBudgetPerHour`. If this write fails,
         the mint does not happen: a token that cannot be counted could not be stored either.
+
+        The precondition makes the API server the arbiter between processes that both believe they serve
+        this app (two replicas, overlapping shards, a pause racing a resume): the write that records the
+        attempt wins for one of them only. The loser re-reads the ZoomApp and adopts what the winner
+        stored; it sends nothing while the winner's request may be in flight (MINT_LEASE).
         """
         assert self._budget is not None
-        self._budget.record(at)
-        self._mints_total += 1
-        self._last_mint_at = at
-        attempts = self._budget.in_window(at)
-        mints = {
-            "total": self._mints_total,
-            "lastHour": len(attempts),
-            "recentAttempts": [rfc3339(t) for t in attempts],
-            "lastAt": rfc3339(at),
-        }
-        patch: dict[str, Any] = {"mints": mints}
-        if self._handled_renew_request is not None and self._token is not None:
-            patch["token"] = {"renewRequestHandled": self._handled_renew_request}
-        try:
-            await self._kube.patch_zoomapp_status(self.ref, patch)
-        except KubeError as error:
-            if error.status != 404:
-                raise
-        if self._last_status is not None:
-            self._last_status = {**self._last_status, "mints": mints}
+        at = at.replace(microsecond=0)  # what status can hold: the restored budget is the same one
+        for _ in range(3):
+            attempts = sorted({*self._budget.in_window(at), at})
+            mints = {
+                "total": self._mints_total + 1,
+                "lastHour": len(attempts),
+                "recentAttempts": [rfc3339(t) for t in attempts],
+                "lastAt": rfc3339(at),
+            }
+            patch: dict[str, Any] = {"mints": mints}
+            if self._handled_renew_request is not None and self._token is not None:
+                patch["token"] = {"renewRequestHandled": self._handled_renew_request}
+            try:
+                written = await self._kube.patch_zoomapp_status(
+                    self.ref, patch, resource_version=self._resource_version
+                )
+            except KubeError as error:
+                if error.status == 404:
+                    return False  # the ZoomApp is gone: nothing to mint for
+                if error.status != 409:
+                    raise
+                if not await self._adopt_latest(body, spec, at):
+                    return False
+                continue
+            self._see_resource_version(_mapping(written.get("metadata")).get("resourceVersion"))
+            self._budget.record(at)
+            self._mints_total += 1
+            self._last_mint_at = at
+            self._own_attempt = rfc3339(at)
+            if self._last_status is not None:
+                self._last_status = {**self._last_status, "mints": mints}
+            return True
+        return False
+
+    def _see_resource_version(self, value: object) -> None:
+        """Remember the newest resourceVersion of the ZoomApp seen (a watch event, a write's answer)."""
+        if isinstance(value, str) and value and _newer(value, self._resource_version):
+            self._resource_version = value
+
+    def _foreign_attempt(self, status: Mapping[str, Any], now: datetime) -> datetime | None:
+        """Until when a token request that another process recorded on status may still be in flight;
+        None when there is none (it is ours, old, or the token it asked for has arrived)."""
+        last = _mapping(status.get("mints")).get("lastAt")
+        if not isinstance(last, str) or last == self._own_attempt:
+            return None
+        at = parse_rfc3339(last)
+        if at is None or at > now + MINT_LEASE or now - at >= MINT_LEASE:
+            return None
+        if self._token is not None and self._token.issued_at.replace(microsecond=0) >= at:
+            return None
+        return at + MINT_LEASE
+
+    async def _adopt_latest(self, body: Mapping[str, Any], spec: ZoomAppSpec, now: datetime) -> bool:
+        """A status write lost to a newer resourceVersion: re-read the ZoomApp and adopt what the other
+        writer stored (its mint attempts, a newer token). True when a token request may still be sent."""
+        live = await self._kube.get_zoomapp(self.ref)
+        if live is None:
+            return False
+        self._see_resource_version(_mapping(live.get("metadata")).get("resourceVersion"))
+        status = _mapping(live.get("status"))
+        self._merge_mints(status, spec, now)
+        token_status = _mapping(status.get("token"))
+        ours = self._token.access_token.fingerprint() if self._token is not None else None
+        if token_status.get("fingerprint") not in (None, ours):
+            await self._adopt_stored_token(body, spec)
+            if self._token is not None and self._token.access_token.fingerprint() != ours:
+                return False  # the other writer minted: nothing is due until this token's renewal
+        self._lease_until = self._foreign_attempt(status, now)
+        return self._lease_until is None
+
+    def _merge_mints(self, status: Mapping[str, Any], spec: ZoomAppSpec, now: datetime) -> None:
+        """Fold another writer's `status.mints` into this process's budget and counters."""
+        assert self._budget is not None
+        mints = _mapping(status.get("mints"))
+        theirs = [
+            t
+            for t in (parse_rfc3339(v) for v in _list(mints.get("recentAttempts")))
+            if t is not None and now - MINT_WINDOW < t <= now + MINT_LEASE
+        ]
+        merged = sorted({*self._budget.in_window(now), *theirs})[-spec.mint_budget_per_hour :]
+        self._budget = MintBudget.from_timestamps(spec.mint_budget_per_hour, merged)
+        total = mints.get("total")
+        if isinstance(total, int) and not isinstance(total, bool) and total > self._mints_total:
+            self._mints_total = total
+        last_at = parse_rfc3339(mints.get("lastAt"))
+        if last_at is not None and (self._last_mint_at is None or last_at > self._last_mint_at):
+            self._last_mint_at = last_at
+
+    async def _adopt_stored_token(self, body: Mapping[str, Any], spec: ZoomAppSpec) -> None:
+        """Take the token in this app's own token Secret when it is newer than the one held."""
+        state, live = await self._read_token_secret(spec.token_secret.name, _uid(body))
+        if state != "owned":
+            return
+        stored = read_stored_token(live)
+        if stored is None or (self._token is not None and stored.issued_at <= self._token.issued_at):
+            return
+        self._token, self._token_expected, self._token_unsaved = (
+            stored,
+            self._render(body, spec, stored),
+            False,
+        )
+        self._token_secret_name = spec.token_secret.name
+        recorded = client_id_fingerprint(live)
+        if recorded is not None:
+            self._proven_client_id = recorded
 
     async def _store_token(self, body: Mapping[str, Any], spec: ZoomAppSpec, token: TokenIssued) -> None:
         """Write the token Secret, never replacing a newer token with an older one, and never writing a
@@ -829,16 +979,18 @@ class AppWorker:
         """Keep the evidence, not the repetition: a run of answers that prove nothing (outages, 401s on
         old tokens) keeps only its latest of each kind, so the fresh-token rejections behind a raised flag
         never scroll out of the window while the flag stands."""
+        probes = list(self._probes)
         kind = self._probe_kind(record)
         if kind is not None:
-            for index in range(len(self._probes) - 1, -1, -1):
-                earlier = self._probe_kind(self._probes[index])
+            for index in range(len(probes) - 1, -1, -1):
+                earlier = self._probe_kind(probes[index])
                 if earlier is None:
                     break
                 if earlier == kind:
-                    del self._probes[index]
+                    del probes[index]
                     break
-        self._probes.append(record)
+        probes.append(record)
+        self._probes = tuple(probes[-HISTORY:])
 
     def _probe_kind(self, record: dx.ProbeRecord) -> str | None:
         """The kind of a probe answer that is no evidence about owners or credentials; None if it is."""
@@ -1038,16 +1190,7 @@ class AppWorker:
                 "source": "token",
                 "checkedAt": rfc3339(token.issued_at),
             }
-        assert self._budget is not None
-        attempts = self._budget.in_window(now)
-        status["mints"] = {
-            "total": self._mints_total,
-            "lastHour": len(attempts),
-            "recentAttempts": [rfc3339(t) for t in attempts],
-            # null removes a value the merge patch would otherwise keep (e.g. one edited while the
-            # operator was down and dropped on restart)
-            "lastAt": rfc3339(self._last_mint_at) if self._last_mint_at is not None else None,
-        }
+        status["mints"] = self._render_mints(now)
         last_probe = self._probes[-1] if self._probes else None
         if last_probe is not None:
             status["lastProbe"] = _probe_status(last_probe)
@@ -1064,6 +1207,18 @@ class AppWorker:
                 )
         return status
 
+    def _render_mints(self, now: datetime) -> dict[str, Any]:
+        assert self._budget is not None
+        attempts = self._budget.in_window(now)
+        return {
+            "total": self._mints_total,
+            "lastHour": len(attempts),
+            "recentAttempts": [rfc3339(t) for t in attempts],
+            # null removes a value the merge patch would otherwise keep (e.g. one edited while the
+            # operator was down and dropped on restart)
+            "lastAt": rfc3339(self._last_mint_at) if self._last_mint_at is not None else None,
+        }
+
     async def _publish(
         self,
         body: Mapping[str, Any],
@@ -1076,23 +1231,53 @@ class AppWorker:
         status = self._render_status(spec, generation, diagnosis, now)
         previous_conditions = (self._last_status or {}).get("conditions")
         if _status_changed(self._last_status, status):
-            await self._write_status(status)
+            if not await self._write_status(status, spec, body):
+                return
             for change in transitions(previous_conditions, diagnosis):
                 self._reporter.transition(self.ref, body, change)
         self._diagnosis = diagnosis
         self._reporter.published(self.ref, self.view(now))
 
-    async def _write_status(self, status: dict[str, Any]) -> None:
-        patch: dict[str, Any] = dict(status)
-        for key in ("owner", "token", "lastProbe", "credentials"):
-            if key not in patch and (self._last_status or {}).get(key) is not None:
-                patch[key] = None  # merge patch: drop what no longer holds
-        try:
-            await self._kube.patch_zoomapp_status(self.ref, patch)
-        except KubeError as error:
-            if error.status != 404:
-                raise
+    async def _write_status(
+        self, status: dict[str, Any], spec: ZoomAppSpec | None = None, body: Mapping[str, Any] | None = None
+    ) -> bool:
+        """Patch status with the resourceVersion precondition; on a conflict, fold in what the other
+        writer stored of the mint attempts (never overwrite its record of a token request) and retry."""
+        for attempt in range(3):
+            patch: dict[str, Any] = dict(status)
+            for key in ("owner", "token", "lastProbe", "credentials"):
+                if key not in patch and (self._last_status or {}).get(key) is not None:
+                    patch[key] = None  # merge patch: drop what no longer holds
+            try:
+                written = await self._kube.patch_zoomapp_status(
+                    self.ref, patch, resource_version=self._resource_version
+                )
+            except KubeError as error:
+                if error.status == 404:
+                    break
+                if error.status != 409 or attempt == 2:
+                    raise
+                live = await self._kube.get_zoomapp(self.ref)
+                if live is None:
+                    break
+                self._see_resource_version(_mapping(live.get("metadata")).get("resourceVersion"))
+                live_status = _mapping(live.get("status"))
+                if spec is not None and body is not None:
+                    ours = self._token.access_token.fingerprint() if self._token is not None else None
+                    if _mapping(live_status.get("token")).get("fingerprint") not in (None, ours):
+                        await self._adopt_stored_token(body, spec)
+                        if self._token is not None and self._token.access_token.fingerprint() != ours:
+                            self.wake("adopted")  # another writer's newer token: judge it, then publish
+                            return False
+                if spec is not None and "mints" in status:
+                    now = self._clock()
+                    self._merge_mints(live_status, spec, now)
+                    status = {**status, "mints": self._render_mints(now)}
+                continue
+            self._see_resource_version(_mapping(written.get("metadata")).get("resourceVersion"))
+            break
         self._last_status = status
+        return True
 
     async def _publish_invalid_spec(
         self, body: Mapping[str, Any], generation: int, error: SpecError, now: datetime
@@ -1178,8 +1363,20 @@ class AppWorker:
             at = max(at, self._retry_at)
         if self._zoom_retry_after is not None:
             at = max(at, self._zoom_retry_after)
+        if self._lease_until is not None and self._lease_until > now:
+            at = max(at, self._lease_until)
         assert self._budget is not None
         return max(at, self._budget.next_allowed(max(at, now)))
+
+
+def _newer(candidate: str, known: str | None) -> bool:
+    """Whether resourceVersion `candidate` is newer than `known`. Opaque strings in general; etcd's are
+    integers, compared as such (a watch event may arrive after the answer to a later write)."""
+    if known is None:
+        return True
+    if candidate.isdigit() and known.isdigit():
+        return int(candidate) > int(known)
+    return candidate != known
 
 
 def _uid(body: Mapping[str, Any]) -> str:
@@ -1201,7 +1398,7 @@ def _is_ready(zoomapp: Mapping[str, Any]) -> bool:
     )
 
 
-def _trailing_rejections(mints: deque[dx.MintRecord]) -> list[ClientRejected]:
+def _trailing_rejections(mints: tuple[dx.MintRecord, ...]) -> list[ClientRejected]:
     """The ClientRejected answers since the last issued token (outages skipped), oldest first."""
     rejections: list[ClientRejected] = []
     for record in reversed(mints):

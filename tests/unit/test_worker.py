@@ -63,6 +63,7 @@ class FakeKube:
         self.reads: list[ObjectRef] = []  # Secrets whose data was read
         self.patches: list[tuple[ObjectRef, Mapping[str, Any]]] = []
         self.zoomapps: dict[ObjectRef, dict[str, Any]] = {}
+        self.app_version = 1  # the ZoomApp's resourceVersion
 
     def put_credentials(self, secret: str = "demo-secret") -> None:
         values = {"account_id": "acc", "client_id": "cid", "client_secret": secret}
@@ -112,13 +113,18 @@ class FakeKube:
     async def get_zoomapp(self, ref: ObjectRef) -> dict[str, Any] | None:
         return self.zoomapps.get(ref)
 
-    async def patch_zoomapp_status(self, ref: ObjectRef, status: Mapping[str, Any]) -> dict[str, Any]:
+    async def patch_zoomapp_status(
+        self, ref: ObjectRef, status: Mapping[str, Any], *, resource_version: str | None = None
+    ) -> dict[str, Any]:
+        if resource_version is not None and resource_version != str(self.app_version):
+            raise KubeError(409, "Conflict", "the object has been modified")
         for key, value in status.items():
             if value is None:
                 self.status.pop(key, None)
             else:
                 self.status[key] = value
-        return {"status": self.status}
+        self.app_version += 1
+        return {"metadata": {"resourceVersion": str(self.app_version)}, "status": self.status}
 
     def _store(self, ref: ObjectRef, body: Mapping[str, Any]) -> dict[str, Any]:
         self.version += 1
@@ -585,3 +591,67 @@ async def test_a_second_zoomapp_with_the_same_client_id_mints_nothing_once_the_f
     await second.step()
     assert h.zoom.mints == 1
     assert ObjectRef(NS, "second-bot-token") not in h.kube.secrets
+
+
+# --- one minter per app, arbitrated by the API server's resourceVersion ----------------------------
+
+
+class SharedApp(FakeKube):
+    """A ZoomApp whose status two operator processes write: `get_zoomapp` answers with the live object."""
+
+    def __init__(self, harness: Harness) -> None:
+        super().__init__()
+        self.harness = harness
+
+    async def get_zoomapp(self, ref: ObjectRef) -> dict[str, Any] | None:
+        if ref != ObjectRef(NS, APP):
+            return await super().get_zoomapp(ref)
+        body = self.harness.body()
+        body["metadata"]["resourceVersion"] = str(self.app_version)
+        return body
+
+
+def two_processes(**spec: Any) -> tuple[Harness, AppWorker, AppWorker]:
+    """One ZoomApp, its Secrets and Zoom, served by two workers that do not know of each other (two
+    replicas or overlapping shards: each has its own client-ID registry)."""
+    h = Harness(**spec)
+    shared = SharedApp(h)
+    shared.secrets = h.kube.secrets
+    h.kube = shared
+    first = h.new_worker()
+    h.registry = ClientIdRegistry()
+    second = h.new_worker()
+    return h, first, second
+
+
+async def test_two_processes_serving_one_app_mint_once_and_the_loser_adopts_the_token() -> None:
+    h, first, second = two_processes()
+    stale = h.body()  # what the second process last saw: before the first one's writes
+    stale["metadata"]["resourceVersion"] = str(h.kube.app_version)
+    await first.step()
+    assert h.zoom.mints == 1
+    second._body = lambda: stale
+    await second.step()
+    assert h.zoom.mints == 1, "the second process lost the write that records the attempt and adopted"
+    assert h.kube.condition("Ready") == ("True", "TokenVerified")
+
+
+async def test_a_token_request_recorded_by_another_process_holds_this_one_back_until_it_lands() -> None:
+    h, first, second = two_processes()
+    await first.step()
+    h.clock.advance(3600 - 200)  # both due for renewal
+    # The first process records its attempt; its token request is still out when the second one looks.
+    first_at = h.clock()
+    h.kube.status["mints"] = {**h.kube.status["mints"], "lastAt": first_at.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    h.kube.app_version += 1
+    body = h.body()
+    body["metadata"]["resourceVersion"] = str(h.kube.app_version)
+    second._body = lambda: body
+    while (wakeup := await second.step()) < first_at + timedelta(seconds=29):
+        h.clock.now = max(wakeup, h.clock() + timedelta(milliseconds=1))
+    assert h.zoom.mints == 1, "no second token request while the first may be in flight"
+    h.clock.now = first_at + timedelta(seconds=31)  # the other one's request never landed: lease over
+    body = h.body()
+    body["metadata"]["resourceVersion"] = str(h.kube.app_version)
+    await second.step()
+    assert h.zoom.mints == 2

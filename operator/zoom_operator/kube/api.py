@@ -11,7 +11,7 @@ import asyncio
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final
@@ -218,10 +218,74 @@ class KubeApi:
                 return None
             raise
 
-    async def patch_zoomapp_status(self, ref: ObjectRef, status: Mapping[str, Any]) -> dict[str, Any]:
+    async def patch_zoomapp_status(
+        self, ref: ObjectRef, status: Mapping[str, Any], *, resource_version: str | None = None
+    ) -> dict[str, Any]:
+        """Merge-patch status; with `resource_version`, only if the ZoomApp is still at that version
+        (else KubeError 409): the API server's optimistic concurrency decides between two writers."""
+        body: dict[str, Any] = {"status": status}
+        if resource_version is not None:
+            body["metadata"] = {"resourceVersion": resource_version}
         return await self.request(
             "PATCH",
             self._zoomapp_path(ref.namespace, ref.name) + "/status",
-            {"status": status},
+            body,
             content_type=MERGE_PATCH,
         )
+
+    # Watching --------------------------------------------------------------------------------
+
+    def list_secrets_sync(
+        self, namespace: str | None, label_selector: str, *, continue_token: str | None = None
+    ) -> dict[str, Any]:
+        """One page (500) of the labelled Secrets, in one namespace or all (blocking: call in a thread)."""
+        path = self._secret_path(namespace) if namespace else "/api/v1/secrets"
+        query = {"labelSelector": label_selector, "limit": "500"}
+        if continue_token:
+            query["continue"] = continue_token
+        return self._request_sync("GET", path, None, JSON, query)
+
+    def watch_secrets_sync(
+        self, namespace: str | None, label_selector: str, resource_version: str, *, timeout_seconds: int = 300
+    ) -> Iterator[dict[str, Any]]:
+        """The watch events ({type, object}) after `resource_version`, one at a time, until the server
+        ends the watch (blocking: iterate in a thread). Bookmarks carry the newest resourceVersion."""
+        path = self._secret_path(namespace) if namespace else "/api/v1/secrets"
+        query = {
+            "watch": "1",
+            "labelSelector": label_selector,
+            "resourceVersion": resource_version,
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": str(timeout_seconds),
+        }
+        _, url, headers, _, _ = self._client.param_serialize(
+            method="GET",
+            resource_path=path,
+            query_params=list(query.items()),
+            header_params={"Accept": JSON},
+            auth_settings=["BearerToken"],
+        )
+        try:
+            response = self._client.call_api(
+                "GET", url, header_params=headers, _request_timeout=timeout_seconds + 30
+            )
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise KubeError(503, "Unavailable", f"API server unreachable: {type(error).__name__}") from error
+        raw = response.response
+        try:
+            if not 200 <= response.status < 300:
+                payload = json.loads(response.read() or b"{}")  # type: ignore[no-untyped-call]
+                raise KubeError(
+                    response.status, str(payload.get("reason") or "Error"), str(payload.get("message") or "")
+                )
+            pending = b""
+            for chunk in raw.stream(65536, decode_content=True):
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        yield json.loads(line)
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise KubeError(503, "Unavailable", f"watch ended: {type(error).__name__}") from error
+        finally:
+            raw.release_conn()

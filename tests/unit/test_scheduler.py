@@ -1,0 +1,147 @@
+"""The process-wide scheduler: due order, wake-ups, never two steps of one app at once, bounded steps in
+flight, removal while a step runs, and a failing step that does not stop the others."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from zoom_operator.scheduler import Scheduler
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def test_steps_run_in_due_order_and_again_when_they_ask() -> None:
+    order: list[str] = []
+    delays = {"a": 0.05, "b": 0.01}
+
+    async def step(key: str) -> datetime | None:
+        order.append(key)
+        return now() + timedelta(seconds=delays[key]) if order.count(key) < 3 else None
+
+    scheduler: Scheduler[str] = Scheduler(step, concurrency=1)
+    scheduler.start()
+    scheduler.add("a")
+    scheduler.add("b")
+    await asyncio.sleep(0.3)
+    await scheduler.stop()
+    assert order.count("a") == 3 and order.count("b") == 3
+    assert order.index("b") < order.index("a", 1), "b asked to come back sooner"
+
+
+async def test_wake_brings_a_step_forward_and_a_wake_while_running_is_kept() -> None:
+    started = asyncio.Event()
+    release = asyncio.Event()
+    runs = 0
+
+    async def step(key: str) -> datetime | None:
+        nonlocal runs
+        runs += 1
+        if runs == 1:
+            started.set()
+            await release.wait()
+        return now() + timedelta(hours=1)
+
+    scheduler: Scheduler[str] = Scheduler(step)
+    scheduler.start()
+    scheduler.add("app")
+    await started.wait()
+    scheduler.wake("app")  # while running: served right after
+    release.set()
+    await asyncio.sleep(0.05)
+    assert runs == 2
+    scheduler.wake("app")
+    await asyncio.sleep(0.05)
+    assert runs == 3
+    await scheduler.stop()
+
+
+async def test_one_app_never_steps_twice_at_once_and_steps_in_flight_are_bounded() -> None:
+    running: dict[str, int] = {}
+    most = 0
+
+    async def step(key: str) -> datetime | None:
+        nonlocal most
+        running[key] = running.get(key, 0) + 1
+        assert running[key] == 1
+        most = max(most, sum(running.values()))
+        await asyncio.sleep(0.01)
+        running[key] -= 1
+        return now()
+
+    scheduler: Scheduler[str] = Scheduler(step, concurrency=4)
+    scheduler.start()
+    for index in range(20):
+        scheduler.add(f"app-{index}")
+    for _ in range(50):
+        scheduler.wake("app-0")
+        await asyncio.sleep(0.002)
+    await scheduler.stop()
+    assert most == 4
+
+
+async def test_remove_waits_for_the_step_in_flight_and_it_is_not_scheduled_again() -> None:
+    release = asyncio.Event()
+    runs = 0
+
+    async def step(key: str) -> datetime | None:
+        nonlocal runs
+        runs += 1
+        await release.wait()
+        return now()
+
+    scheduler: Scheduler[str] = Scheduler(step)
+    scheduler.start()
+    scheduler.add("app")
+    await asyncio.sleep(0.01)
+    removal = asyncio.create_task(scheduler.remove("app"))
+    await asyncio.sleep(0.01)
+    assert not removal.done(), "waits for the step in flight"
+    release.set()
+    await removal
+    await asyncio.sleep(0.05)
+    assert runs == 1 and "app" not in scheduler
+    await scheduler.stop()
+
+
+async def test_a_failing_step_is_retried_and_does_not_stop_the_others() -> None:
+    calls: dict[str, int] = {"bad": 0, "good": 0}
+
+    async def step(key: str) -> datetime | None:
+        calls[key] += 1
+        if key == "bad":
+            raise RuntimeError("a bug")
+        return now() + timedelta(seconds=0.01)
+
+    scheduler: Scheduler[str] = Scheduler(step, on_error=lambda key, error: 0.02)
+    scheduler.start()
+    scheduler.add("bad")
+    scheduler.add("good")
+    await asyncio.sleep(0.2)
+    await scheduler.stop()
+    assert calls["bad"] >= 3 and calls["good"] >= 5
+
+
+async def test_clear_stops_serving_every_app() -> None:
+    async def step(key: str) -> datetime | None:
+        return now()
+
+    scheduler: Scheduler[str] = Scheduler(step)
+    scheduler.start()
+    for index in range(5):
+        scheduler.add(str(index))
+    assert sorted(scheduler.clear()) == ["0", "1", "2", "3", "4"]
+    assert len(scheduler) == 0
+    await scheduler.stop()
+
+
+def test_concurrency_must_be_positive() -> None:
+    async def step(key: str) -> datetime | None:
+        return None
+
+    with pytest.raises(ValueError, match="at least 1"):
+        Scheduler(step, concurrency=0)
