@@ -328,6 +328,11 @@ def _probe_is_user_lookup(s: Snapshot) -> bool:
 
 
 def fresh_unauthorized_streak(snapshot: Snapshot) -> int:
+    """`rejected_fresh_tokens` of the snapshot's probes."""
+    return rejected_fresh_tokens(snapshot.probes, snapshot.fresh_token_seconds)
+
+
+def rejected_fresh_tokens(probes: Sequence[ProbeRecord], fresh_token_seconds: int) -> int:
     """How many distinct freshly minted tokens Zoom rejected in a row, most recent first.
 
     A 401 on a token minted less than `fresh_token_seconds` before the probe counts once per token.
@@ -336,22 +341,28 @@ def fresh_unauthorized_streak(snapshot: Snapshot) -> int:
     are skipped. Any answer that proves a token valid ends the streak.
     """
     rejected_tokens: set[datetime] = set()
-    for probe in reversed(snapshot.probes):
+    for probe in reversed(probes):
         outcome = probe.outcome
         if _is_transient(outcome):
             continue
         if not isinstance(outcome, Unauthorized):
             break
-        if not (outcome.token_expired or outcome.token_in_query) and _is_fresh(snapshot, probe):
+        fresh = 0 <= (probe.at - probe.token_issued_at).total_seconds() < fresh_token_seconds
+        if not (outcome.token_expired or outcome.token_in_query) and fresh:
             rejected_tokens.add(probe.token_issued_at)
     return len(rejected_tokens)
 
 
 def invalid_client_streak(snapshot: Snapshot) -> int:
+    """`invalid_client_answers` of the snapshot's mints."""
+    return invalid_client_answers(snapshot.mints)
+
+
+def invalid_client_answers(mints: Sequence[MintRecord]) -> int:
     """How many of the most recent token requests Zoom answered `invalid_client` in a row (Transient
     and RateLimited outcomes skipped; any other answer ends the streak)."""
     streak = 0
-    for mint in reversed(snapshot.mints):
+    for mint in reversed(mints):
         outcome = mint.outcome
         if _is_transient(outcome):
             continue

@@ -1,23 +1,33 @@
-"""Rendering the ZoomApp status: conditions in metav1.Condition shape, and what changed since last time.
+"""The ZoomApp status: rendered from an app's state, and restored into it after a restart (pure).
 
-Pure. `lastTransitionTime` moves only when a condition's status changes, as Kubernetes conventions ask.
+Conditions are in metav1.Condition shape; `lastTransitionTime` moves only when a condition's status
+changes, as Kubernetes conventions ask. `status_changed` says whether a write is worth it. Nothing
+here talks to the API server.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from zoom_operator.diagnosis import Condition, Diagnosis, MintRecord, OwnerFacts, ProbeRecord
+from zoom_operator.kube.credentials import Credentials
 from zoom_operator.kube.token_secret import parse_rfc3339, rfc3339
+from zoom_operator.schedule import MINT_WINDOW, MintBudget, next_probe_at
+from zoom_operator.spec import ZoomAppSpec
+from zoom_operator.state import HISTORY, AppState
 from zoom_operator.zoom.outcomes import (
     ApiOk,
     ApiOutcome,
     ClientRejected,
     NotFound,
+    RateLimited,
     ScopeMissing,
+    TokenIssued,
+    Transient,
     Unauthorized,
     ZoomUser,
 )
@@ -199,3 +209,200 @@ def _mapping(value: object) -> Mapping[str, Any]:
 
 def _str(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+# The whole status: rendered from, and restored into, an app's state -----------------------------------
+
+
+def render_status(
+    state: AppState, spec: ZoomAppSpec, generation: int, diagnosis: Diagnosis, now: datetime
+) -> dict[str, Any]:
+    """`status` as the operator publishes it (no token or secret value: fingerprints only)."""
+    previous = (state.last_status or {}).get("conditions")
+    status: dict[str, Any] = {
+        "observedGeneration": generation,
+        "conditions": render_conditions(previous, diagnosis, generation=generation, now=now),
+        "consecutiveUnauthorized": state.consecutive_unauthorized,
+    }
+    token = state.token
+    if token is not None:
+        state.renew_at = state.current_renew_at(spec.renew_before_seconds)
+        status["token"] = {
+            "secretName": spec.token_secret.name,
+            "issuedAt": rfc3339(token.issued_at),
+            "expiresAt": rfc3339(token.expires_at),
+            "renewAt": rfc3339(state.renew_at or token.expires_at),
+            "scopes": sorted(token.scopes),
+            "fingerprint": token.access_token.fingerprint(),
+        }
+        if state.handled_renew_request is not None:
+            status["token"]["renewRequestHandled"] = state.handled_renew_request
+        if state.previous_scopes is not None and state.previous_scopes != token.scopes:
+            status["token"]["previousScopes"] = sorted(state.previous_scopes)
+    owner = state.owner
+    if owner is not None and isinstance(owner.lookup, ZoomUser):
+        user = owner.lookup
+        status["owner"] = {
+            "userId": user.id,
+            "email": user.email,
+            "status": user.status,
+            "roleId": user.role_id or "",
+            "roleName": (owner.role.name if owner.role else user.role_name) or "",
+            "checkedAt": rfc3339(owner.checked_at),
+            "source": owner.source,
+        }
+    elif token is not None and token.owner_uid:
+        status["owner"] = {"userId": token.owner_uid, "source": "token", "checkedAt": rfc3339(token.issued_at)}
+    status["mints"] = render_mints(state, now)
+    if state.probes:
+        status["lastProbe"] = probe_status(state.probes[-1])
+    creds = state.credentials
+    if isinstance(creds, Credentials):
+        status["credentials"] = {
+            "clientIdFingerprint": creds.client_id_fingerprint,
+            "fingerprint": creds.fingerprint,
+        }
+        rejections = trailing_rejections(state.mints)
+        if rejections:
+            status["credentials"]["rejected"] = render_rejection(creds.fingerprint, rejections, state.mints[-1].at)
+    return status
+
+
+def render_mints(state: AppState, now: datetime) -> dict[str, Any]:
+    attempts = state.budget.in_window(now)
+    return {
+        "total": state.mints_total,
+        "lastHour": len(attempts),
+        "recentAttempts": [rfc3339(t) for t in attempts],
+        # null removes a value the merge patch would otherwise keep (e.g. one edited while the
+        # operator was down and dropped on restart)
+        "lastAt": rfc3339(state.last_mint_at) if state.last_mint_at is not None else None,
+    }
+
+
+def trailing_rejections(mints: Sequence[MintRecord]) -> list[ClientRejected]:
+    """The ClientRejected answers since the last issued token (outages skipped), oldest first."""
+    rejections: list[ClientRejected] = []
+    for record in reversed(mints):
+        if isinstance(record.outcome, ClientRejected):
+            rejections.insert(0, record.outcome)
+        elif isinstance(record.outcome, TokenIssued):
+            break
+    return rejections
+
+
+def probe_status(record: ProbeRecord) -> dict[str, Any]:
+    outcome = record.outcome
+    status: dict[str, Any] = {"at": rfc3339(record.at)}
+    if isinstance(outcome, ApiOk):
+        status.update(httpStatus=outcome.http_status, message="accepted")
+    elif isinstance(outcome, Unauthorized):
+        status.update(httpStatus=401, zoomCode=outcome.code, message=outcome.message)
+    elif isinstance(outcome, ScopeMissing):
+        status.update(httpStatus=400, zoomCode=outcome.code, message=outcome.message)
+    elif isinstance(outcome, NotFound):
+        status.update(httpStatus=404, zoomCode=outcome.code, message=outcome.message)
+    elif isinstance(outcome, RateLimited):
+        status.update(httpStatus=429, message=outcome.message)
+    elif isinstance(outcome, Transient):
+        status.update(message=f"{outcome.kind}: {outcome.detail}")
+        if outcome.http_status is not None:
+            status["httpStatus"] = outcome.http_status
+    else:
+        status.update(httpStatus=outcome.http_status, zoomCode=outcome.code, message=outcome.message)
+    if outcome.tracking_id:
+        status["trackingId"] = outcome.tracking_id
+    return {k: v for k, v in status.items() if v is not None}
+
+
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z")
+
+
+def status_changed(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
+    """Whether the status differs in anything but what every probe renews: the time and Zoom
+    tracking id of the last probe, the time of the owner check, and the times quoted in condition
+    messages ("Zoom accepted at ...").
+
+    Counting those as changes wrote status once per app per probe interval (a PATCH, and a watch
+    event back into kopf, for every probe: at 1,000 apps all of the operator's steady-state API
+    traffic, bench/RESULTS.md). They are written along with the next real change.
+    """
+    if old is None:
+        return True
+
+    def comparable(status: Mapping[str, Any]) -> dict[str, Any]:
+        result = dict(status)
+        probe = dict(result.get("lastProbe") or {})
+        probe.pop("at", None)
+        probe.pop("trackingId", None)
+        result["lastProbe"] = probe
+        if isinstance(result.get("owner"), Mapping):
+            owner = dict(result["owner"])
+            owner.pop("checkedAt", None)
+            result["owner"] = owner
+        result["conditions"] = [
+            {**c, "message": _TIMESTAMP.sub("<time>", str(c.get("message", "")))} if isinstance(c, Mapping) else c
+            for c in result.get("conditions") or []
+        ]
+        return result
+
+    return comparable(old) != comparable(new)
+
+
+def restore_state(
+    state: AppState,
+    status: Mapping[str, Any],
+    spec: ZoomAppSpec,
+    *,
+    fresh_token_seconds: int,
+    now: datetime,
+    probe_spread: float,
+) -> None:
+    """Rebuild the state from status once its token is known (from the app's own token Secret).
+
+    Status can be edited while the operator is down, so nothing is trusted blindly: attempts dated in
+    the future are dropped and never more than the budget allows are kept (an edit cannot stall
+    minting), and the restored evidence stands only until the next probe or mint proves or clears it.
+    `probe_spread` (seconds) spreads the first probes of many apps after a restart.
+    """
+    token_status = _mapping(status.get("token"))
+    mints = _mapping(status.get("mints"))
+    attempts = sorted(
+        t
+        for t in (parse_rfc3339(v) for v in _list(mints.get("recentAttempts")))
+        if t is not None and now - MINT_WINDOW < t <= now
+    )
+    state.budget = MintBudget.from_timestamps(spec.mint_budget_per_hour, attempts[-spec.mint_budget_per_hour :])
+    total = mints.get("total")
+    state.mints_total = total if isinstance(total, int) and not isinstance(total, bool) and total > 0 else 0
+    last_at = parse_rfc3339(mints.get("lastAt"))
+    state.last_mint_at = last_at if last_at is not None and last_at <= now else None
+    scopes = token_status.get("previousScopes") or token_status.get("scopes")
+    if isinstance(scopes, list):
+        state.previous_scopes = frozenset(str(s) for s in scopes[:200])
+    evidence = restore_evidence(
+        status,
+        token_issued_at=state.token.issued_at if state.token else None,
+        fresh_token_seconds=fresh_token_seconds,
+        now=now,
+    )
+    state.probes = tuple(evidence.probes)[-HISTORY:]
+    state.owner = evidence.owner
+    if evidence.rejected_fingerprint and evidence.rejected_mints:
+        state.pending_rejection = (evidence.rejected_fingerprint, evidence.rejected_mints)
+    handled = token_status.get("renewRequestHandled")
+    state.handled_renew_request = handled if isinstance(handled, str) else None
+    last_probe = parse_rfc3339(_mapping(status.get("lastProbe")).get("at"))
+    if state.token is not None and last_probe is not None and evidence.probes:
+        spread = min(probe_spread, float(spec.probe.interval_seconds))
+        state.probe_due = max(
+            now + timedelta(seconds=spread), next_probe_at(last_probe, spec.probe.interval_seconds)
+        )
+    else:
+        state.probe_due = now
+    state.last_status = dict(status)
+    state.restored = True
+
+
+def _list(value: object) -> list[Any]:
+    return value[:1000] if isinstance(value, list) else []

@@ -149,8 +149,8 @@ def read_stored_token(secret: Mapping[str, Any] | None) -> TokenIssued | None:
     )
 
 
-def controller_uid(secret: Mapping[str, Any] | None) -> str | None:
-    """The uid of the ZoomApp that controls this Secret, if a ZoomApp does."""
+def controller_of(secret: Mapping[str, Any] | None) -> tuple[str, str] | None:
+    """The (uid, name) of the ZoomApp that controls this Secret, if a ZoomApp does."""
     if not secret:
         return None
     refs = (secret.get("metadata") or {}).get("ownerReferences") or []
@@ -164,8 +164,14 @@ def controller_uid(secret: Mapping[str, Any] | None) -> str | None:
             and str(ref.get("apiVersion") or "").split("/")[0] == ZOOMAPP_API_VERSION.split("/")[0]
             and isinstance(ref.get("uid"), str)
         ):
-            return str(ref["uid"])
+            return str(ref["uid"]), str(ref.get("name") or "")
     return None
+
+
+def controller_uid(secret: Mapping[str, Any] | None) -> str | None:
+    """The uid of the ZoomApp that controls this Secret, if a ZoomApp does."""
+    controller = controller_of(secret)
+    return controller[0] if controller else None
 
 
 def is_owned_by(secret: Mapping[str, Any] | None, app_uid: str) -> bool:
