@@ -10,16 +10,17 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import quote
 
 import urllib3
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
+
+from zoom_operator.kube.refs import KubeError as KubeError
+from zoom_operator.kube.refs import ObjectRef as ObjectRef
 
 GROUP: Final = "zoom-operator.io"
 VERSION: Final = "v1alpha1"
@@ -28,38 +29,6 @@ MERGE_PATCH: Final = "application/merge-patch+json"
 JSON: Final = "application/json"
 # Ask for an object's metadata only (its labels and ownerReferences, never a Secret's data).
 METADATA_ONLY: Final = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
-_OPAQUE_RUN: Final = re.compile(r"[A-Za-z0-9+/=_.\\-]{32,}")
-
-
-def _redact_opaque(match: re.Match[str]) -> str:
-    """Cut long runs that could be a token or an echoed body; keep Kubernetes names (DNS-1123 labels)."""
-    run = match.group(0)
-    dns_name = all(c.islower() or c.isdigit() or c in "-." for c in run)
-    hex_dump = all(c in "0123456789abcdef" for c in run)
-    return "[redacted]" if hex_dump or not dns_name else run
-
-
-class KubeError(Exception):
-    """The API server refused a request. `status` is the HTTP status; `reason` its `reason` field.
-
-    The API server may quote the request body in its message (e.g. on decoding errors), and a request
-    body can hold a token: long opaque runs are cut out before the message is kept.
-    """
-
-    def __init__(self, status: int, reason: str, message: str) -> None:
-        message = _OPAQUE_RUN.sub(_redact_opaque, message)[:300]
-        super().__init__(f"Kubernetes API answered {status} {reason}: {message}")
-        self.status = status
-        self.reason = reason
-
-
-@dataclass(frozen=True)
-class ObjectRef:
-    namespace: str
-    name: str
-
-    def __str__(self) -> str:
-        return f"{self.namespace}/{self.name}"
 
 
 def load_api_client(kubeconfig: str | None = None, *, pool_size: int = 8) -> k8s_client.ApiClient:

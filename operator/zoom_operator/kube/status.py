@@ -11,8 +11,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from zoom_operator.diagnosis import Condition, Diagnosis, MintRecord, OwnerFacts, ProbeRecord
-from zoom_operator.kube.token_secret import parse_rfc3339, rfc3339
+from zoom_operator.timefmt import parse_rfc3339, rfc3339
 from zoom_operator.zoom.outcomes import (
+    SCOPE_MISSING_CODES,
     ApiOk,
     ApiOutcome,
     ClientRejected,
@@ -135,7 +136,7 @@ def _restore_probes(
     outcome: ApiOutcome
     if isinstance(http_status, int) and 200 <= http_status < 300:
         outcome = ApiOk(http_status=http_status, body={})
-    elif http_status == 400 and code in (4711, 104):
+    elif http_status == 400 and code in SCOPE_MISSING_CODES:
         outcome = ScopeMissing(code=code, message=message, accepted_scopes=())
     elif http_status == 404:
         outcome = NotFound(code=code, message=message)
