@@ -6,7 +6,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from zoom_operator.spec import DEFAULT_ALLOWED_ENDPOINTS, DEFAULT_API_URL, DEFAULT_OAUTH_URL
+from zoom_operator.spec import (
+    DEFAULT_ALLOWED_ENDPOINTS,
+    DEFAULT_API_URL,
+    DEFAULT_OAUTH_URL,
+    DEFAULT_S2S_PRIVILEGE,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--state", metavar="FILE.yaml", help="initial state (accounts, roles, users, apps)")
     sim.add_argument(
         "--s2s-privilege",
-        default="ServerToServerOAuthApp:Edit",
+        default=DEFAULT_S2S_PRIVILEGE,
         help="role privilege that stands for the 'Server-to-Server OAuth app' permission",
     )
     sim.add_argument(
@@ -88,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig to use outside a cluster")
     run.add_argument(
         "--s2s-privilege",
-        default="ServerToServerOAuthApp:Edit",
+        default=DEFAULT_S2S_PRIVILEGE,
         help="role privilege that stands for Zoom's 'Server-to-Server OAuth app' permission",
     )
     run.add_argument(
@@ -137,7 +142,7 @@ examples:
 
 
 def _add_diagnose(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from zoom_operator.diagnose_cmd import DEFAULT_ATTEMPTS, DEFAULT_S2S_PRIVILEGE, DEFAULT_TIMEOUT_SECONDS
+    from zoom_operator.diagnose_cmd import DEFAULT_ATTEMPTS, DEFAULT_TIMEOUT_SECONDS
 
     diag = commands.add_parser(
         "diagnose",

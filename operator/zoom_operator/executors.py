@@ -67,10 +67,16 @@ async def probe(zoom: ZoomGateway, token: TokenIssued, path: str, clock: Clock) 
 def without_body(record: ProbeRecord) -> ProbeRecord:
     """The record as the history keeps it: what the diagnosis judges, not Zoom's user object (kept for
     each of the last probes of every app, it was the largest per-app cost at 10,000 apps)."""
-    return replace(record, outcome=replace(record.outcome, body={})) if isinstance(record.outcome, ApiOk) else record
+    return (
+        replace(record, outcome=replace(record.outcome, body={}))
+        if isinstance(record.outcome, ApiOk)
+        else record
+    )
 
 
-def owner_from_probe(record: ProbeRecord, known: OwnerFacts | None, *, source: str = "probe") -> OwnerFacts | None:
+def owner_from_probe(
+    record: ProbeRecord, known: OwnerFacts | None, *, source: str = "probe"
+) -> OwnerFacts | None:
     """The owner as a user-reading probe saw them (keeping a known role while the role id holds); None
     when the answer says nothing about the owner. A bare 404 (no Zoom code) is not Zoom's answer."""
     outcome = record.outcome

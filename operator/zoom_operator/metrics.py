@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_serv
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from zoom_operator.kube.api import ObjectRef
+from zoom_operator.kube.refs import ObjectRef
 from zoom_operator.worker import WorkerView
 from zoom_operator.zoom.outcomes import TokenOutcome
 

@@ -126,7 +126,9 @@ def role_check_due(state: AppState, now: datetime) -> bool:
     if not role_id or not token.scopes & ROLE_READ_SCOPES:
         return False
     fresh_role = owner.role is not None and owner.role.id == role_id
-    recent = state.owner_role_checked_at is not None and now - state.owner_role_checked_at < OWNER_CHECK_INTERVAL
+    recent = (
+        state.owner_role_checked_at is not None and now - state.owner_role_checked_at < OWNER_CHECK_INTERVAL
+    )
     return not (fresh_role and recent)
 
 
@@ -249,4 +251,3 @@ def on_probed(
     if isinstance(outcome, Unauthorized) and fresh_streak < spec.unauthorized_threshold:
         # the verdict must rest on fresh tokens: mint again (within budget) and probe that one
         state.verify_at = at + (VERIFY_FRESH_AFTER if fresh_streak else timedelta(0))
-

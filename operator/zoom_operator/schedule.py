@@ -129,15 +129,3 @@ class Backoff:
 def next_probe_at(last_probe_at: datetime, interval_seconds: int) -> datetime:
     """When the token is next proven against the API."""
     return last_probe_at + timedelta(seconds=interval_seconds)
-
-
-def next_wakeup(
-    now: datetime, renew_at: datetime | None, next_probe_at: datetime | None, retry_at: datetime | None
-) -> datetime:
-    """The earliest of the given times that lies after `now`; `now` when none does.
-
-    Times at or before `now` are taken as handled: a caller that cannot act on a due renewal yet (budget
-    spent, Zoom down) expresses that as `retry_at`, so an overdue `renew_at` never makes a busy loop.
-    """
-    future = [at for at in (renew_at, next_probe_at, retry_at) if at is not None and at > now]
-    return min(future, default=now)

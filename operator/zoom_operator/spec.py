@@ -11,7 +11,9 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
+
+from zoom_operator.zoom.paths import path_segment
 
 DEFAULT_OAUTH_URL = "https://zoom.us"
 DEFAULT_API_URL = "https://api.zoom.us"
@@ -42,6 +44,9 @@ MIN_PROBE_INTERVAL_SECONDS = 5
 DEFAULT_UNAUTHORIZED_THRESHOLD = 3
 DEFAULT_MINT_BUDGET_PER_HOUR = 6
 MAX_NAME_LENGTH = 253
+# The role privilege that stands for Zoom's "Server-to-Server OAuth app" permission (View and Edit),
+# without which Zoom rejects the tokens of the apps a user owns; `--s2s-privilege` overrides it.
+DEFAULT_S2S_PRIVILEGE = "ServerToServerOAuthApp:Edit"
 
 
 class SpecError(ValueError):
@@ -99,10 +104,7 @@ class Probe:
 
     def resolve_path(self, owner: ExpectedOwner) -> str:
         """The probe path with `{owner}` replaced by the owner's id or email, quoted as one path segment."""
-        segment = quote(owner.lookup_key, safe="@")
-        if segment.strip(".") == "":
-            segment = segment.replace(".", "%2E")
-        return self.path.replace("{owner}", segment)
+        return self.path.replace("{owner}", path_segment(owner.lookup_key))
 
 
 @dataclass(frozen=True)

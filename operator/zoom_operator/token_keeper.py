@@ -108,7 +108,9 @@ class TokenSecretKeeper:
             await self._retire_token_secret(body, previous, target, now)
         self.state.token_secret_name = target
 
-    async def _retire_token_secret(self, body: Mapping[str, Any], old_name: str, new_name: str, now: datetime) -> None:
+    async def _retire_token_secret(
+        self, body: Mapping[str, Any], old_name: str, new_name: str, now: datetime
+    ) -> None:
         """Mark the Secret the token used to go to as no longer maintained, with a Warning Event."""
         ownership, _ = await self._read_token_secret(old_name, app_uid(body))
         if ownership != "owned":
@@ -184,7 +186,9 @@ class TokenSecretKeeper:
             return
         raise KubeError(409, "Conflict", f"token Secret {ref} kept changing while being written")
 
-    def _adopt(self, body: Mapping[str, Any], spec: ZoomAppSpec, token: TokenIssued, live: Mapping[str, Any]) -> None:
+    def _adopt(
+        self, body: Mapping[str, Any], spec: ZoomAppSpec, token: TokenIssued, live: Mapping[str, Any]
+    ) -> None:
         state = self.state
         state.token, state.token_expected, state.token_unsaved = token, self._render(body, spec, token), False
         state.token_secret_name = spec.token_secret.name
@@ -198,7 +202,9 @@ class TokenSecretKeeper:
         if ownership != "owned" or live is None:
             return
         stored = read_stored_token(live)
-        if stored is None or (self.state.token is not None and stored.issued_at <= self.state.token.issued_at):
+        if stored is None or (
+            self.state.token is not None and stored.issued_at <= self.state.token.issued_at
+        ):
             return
         self._adopt(body, spec, stored, live)
 
@@ -214,5 +220,7 @@ class TokenSecretKeeper:
             return
         if is_intact(live, self._render(body, spec, token)):
             return
-        log.info("%s: token Secret %s was %s; restoring it", self.ref, ref, "deleted" if live is None else "edited")
+        log.info(
+            "%s: token Secret %s was %s; restoring it", self.ref, ref, "deleted" if live is None else "edited"
+        )
         await self._store_token(body, spec, token)

@@ -34,21 +34,34 @@ from zoom_operator.kube.credentials import (
 from zoom_operator.kube.refs import KubeError, ObjectRef
 from zoom_operator.kube.status import (
     Transition,
+    render_conditions,
     render_mints,
     render_status,
     restore_state,
     status_changed,
     transitions,
-    render_conditions,
 )
-from zoom_operator.kube.token_secret import client_id_fingerprint, is_intact, parse_rfc3339, read_stored_token, rfc3339
+from zoom_operator.kube.token_secret import (
+    client_id_fingerprint,
+    is_intact,
+    parse_rfc3339,
+    read_stored_token,
+    rfc3339,
+)
 from zoom_operator.planner import FOREVER, Tuning
 from zoom_operator.registry import ClientIdRegistry
 from zoom_operator.schedule import MINT_WINDOW, Backoff, MintBudget
-from zoom_operator.spec import DEFAULT_S2S_PRIVILEGE, EndpointAllowlist, Endpoints, SpecError, ZoomAppSpec, parse_spec
+from zoom_operator.spec import (
+    DEFAULT_S2S_PRIVILEGE,
+    EndpointAllowlist,
+    Endpoints,
+    SpecError,
+    ZoomAppSpec,
+    parse_spec,
+)
 from zoom_operator.state import AppState
 from zoom_operator.token_keeper import TokenSecretKeeper, app_uid
-from zoom_operator.zoom.outcomes import TokenIssued, TokenOutcome, Unauthorized, ZoomRole, ZoomUser
+from zoom_operator.zoom.outcomes import TokenIssued, TokenOutcome, Unauthorized
 
 __all__ = ["RENEW_NOW_ANNOTATION", "AppWorker", "ClientIdRegistry", "WorkerConfig", "WorkerView"]
 
@@ -222,7 +235,9 @@ class AppWorker(TokenSecretKeeper):
         self._see_resource_version(meta.get("resourceVersion"))
         generation = int(meta.get("generation") or 0)
         try:
-            spec = parse_spec(body.get("spec") or {}, app_name=self.ref.name, allowlist=self._config.allowlist)
+            spec = parse_spec(
+                body.get("spec") or {}, app_name=self.ref.name, allowlist=self._config.allowlist
+            )
         except SpecError as error:
             self._registry.release(self.ref)
             await self._publish_invalid_spec(body, generation, error, now)
@@ -383,14 +398,18 @@ class AppWorker(TokenSecretKeeper):
         ref = ObjectRef(self.ref.namespace, spec.credentials.name)
         secret = event_body
         if secret is None:
-            secret = await self._kube.get_labelled_secret(ref, f"{CREDENTIALS_LABEL}={CREDENTIALS_LABEL_VALUE}")
+            secret = await self._kube.get_labelled_secret(
+                ref, f"{CREDENTIALS_LABEL}={CREDENTIALS_LABEL_VALUE}"
+            )
         if secret is None and await self._kube.get_secret_metadata(ref) is not None:
             return unlabelled(self.ref.namespace, spec.credentials)
         return read_credentials(secret, spec.credentials, self.ref.namespace)
 
     # Minting: one token request per app at a time, across processes -----------------------------
 
-    async def _maybe_mint(self, body: Mapping[str, Any], spec: ZoomAppSpec, creds: Credentials, now: datetime) -> None:
+    async def _maybe_mint(
+        self, body: Mapping[str, Any], spec: ZoomAppSpec, creds: Credentials, now: datetime
+    ) -> None:
         st = self.state
         if st.budget.limit_per_hour != spec.mint_budget_per_hour:
             st.budget = MintBudget.from_timestamps(spec.mint_budget_per_hour, st.budget.in_window(now))
@@ -453,7 +472,9 @@ class AppWorker(TokenSecretKeeper):
             if st.handled_renew_request is not None and st.token is not None:
                 patch["token"] = {"renewRequestHandled": st.handled_renew_request}
             try:
-                written = await self._kube.patch_zoomapp_status(self.ref, patch, resource_version=st.resource_version)
+                written = await self._kube.patch_zoomapp_status(
+                    self.ref, patch, resource_version=st.resource_version
+                )
             except KubeError as error:
                 if error.status == 404:
                     return False  # the ZoomApp is gone: nothing to mint for
@@ -505,7 +526,9 @@ class AppWorker(TokenSecretKeeper):
         self.state.lease_until = self._foreign_attempt(status, now)
         return self.state.lease_until is None
 
-    async def _adopt_if_newer(self, body: Mapping[str, Any], spec: ZoomAppSpec, status: Mapping[str, Any]) -> bool:
+    async def _adopt_if_newer(
+        self, body: Mapping[str, Any], spec: ZoomAppSpec, status: Mapping[str, Any]
+    ) -> bool:
         """When status shows another token than ours, take it from the token Secret; True if taken."""
         ours = self.state.token.access_token.fingerprint() if self.state.token is not None else None
         if _mapping(status.get("token")).get("fingerprint") in (None, ours):
@@ -542,7 +565,9 @@ class AppWorker(TokenSecretKeeper):
             return
         zoom = self._zoom_factory(spec.endpoints)
         record = await executors.probe(zoom, token, spec.probe.resolve_path(spec.expected_owner), self._clock)
-        planner.on_probed(st, spec, executors.without_body(record), self._config.tuning, rng_value=self._rng.random())
+        planner.on_probed(
+            st, spec, executors.without_body(record), self._config.tuning, rng_value=self._rng.random()
+        )
         if not isinstance(record.outcome, Unauthorized) and executors.is_user_path(spec.probe.path):
             st.owner = executors.owner_from_probe(record, st.owner) or st.owner
 
@@ -620,7 +645,10 @@ class AppWorker(TokenSecretKeeper):
             token_secret_conflict=st.conflict,
             auditor_note=st.auditor_note if spec.auditor_ref else None,
             token=dx.TokenFacts(
-                issued_at=token.issued_at, expires_at=token.expires_at, scopes=token.scopes, owner_uid=token.owner_uid
+                issued_at=token.issued_at,
+                expires_at=token.expires_at,
+                scopes=token.scopes,
+                owner_uid=token.owner_uid,
             )
             if token
             else None,
@@ -641,7 +669,12 @@ class AppWorker(TokenSecretKeeper):
         return "a ZoomApp in another namespace"
 
     async def _publish(
-        self, body: Mapping[str, Any], spec: ZoomAppSpec, generation: int, diagnosis: dx.Diagnosis, now: datetime
+        self,
+        body: Mapping[str, Any],
+        spec: ZoomAppSpec,
+        generation: int,
+        diagnosis: dx.Diagnosis,
+        now: datetime,
     ) -> None:
         st = self.state
         st.consecutive_unauthorized = dx.rejected_fresh_tokens(st.probes, self._config.fresh_token_seconds)
@@ -668,7 +701,9 @@ class AppWorker(TokenSecretKeeper):
                 if key not in patch and (st.last_status or {}).get(key) is not None:
                     patch[key] = None  # merge patch: drop what no longer holds
             try:
-                written = await self._kube.patch_zoomapp_status(self.ref, patch, resource_version=st.resource_version)
+                written = await self._kube.patch_zoomapp_status(
+                    self.ref, patch, resource_version=st.resource_version
+                )
             except KubeError as error:
                 if error.status == 404:
                     break
@@ -679,7 +714,11 @@ class AppWorker(TokenSecretKeeper):
                     break
                 self._see_resource_version(_mapping(live.get("metadata")).get("resourceVersion"))
                 live_status = _mapping(live.get("status"))
-                if spec is not None and body is not None and await self._adopt_if_newer(body, spec, live_status):
+                if (
+                    spec is not None
+                    and body is not None
+                    and await self._adopt_if_newer(body, spec, live_status)
+                ):
                     self.wake("adopted")  # another writer's newer token: judge it, then publish
                     return False
                 if spec is not None and "mints" in status:
@@ -746,5 +785,6 @@ def _mapping(value: object) -> Mapping[str, Any]:
 def _is_ready(zoomapp: Mapping[str, Any]) -> bool:
     conditions = _mapping(zoomapp.get("status")).get("conditions")
     return isinstance(conditions, list) and any(
-        isinstance(c, Mapping) and c.get("type") == "Ready" and c.get("status") == "True" for c in conditions[:1000]
+        isinstance(c, Mapping) and c.get("type") == "Ready" and c.get("status") == "True"
+        for c in conditions[:1000]
     )

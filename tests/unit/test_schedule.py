@@ -1,4 +1,4 @@
-"""Renewal times, the mint budget, backoff and wake-ups: pure functions of the times they are given."""
+"""Renewal times, the mint budget, backoff and probes: pure functions of the times they are given."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from zoom_operator.schedule import (
     Backoff,
     MintBudget,
     next_probe_at,
-    next_wakeup,
     renew_at,
 )
 
@@ -199,25 +198,8 @@ def test_backoff_rejects_base_above_cap_or_not_positive(base: float, cap: float)
         Backoff(base_seconds=base, cap_seconds=cap)
 
 
-# --- probes and wake-ups ----------------------------------------------------------------------------
+# --- probes ----------------------------------------------------------------------------------------
 
 
 def test_next_probe_is_one_interval_after_the_last() -> None:
     assert next_probe_at(T0, 300) == T0 + s(300)
-
-
-@pytest.mark.parametrize(
-    ("renew", "probe", "retry", "expected"),
-    [
-        pytest.param(T0 + s(600), T0 + s(300), None, T0 + s(300), id="probe-first"),
-        pytest.param(T0 + s(100), T0 + s(300), T0 + s(200), T0 + s(100), id="renew-first"),
-        pytest.param(T0 + s(600), T0 + s(300), T0 + s(30), T0 + s(30), id="retry-first"),
-        pytest.param(T0 - s(50), T0 + s(300), T0 + s(40), T0 + s(40), id="overdue-renewal-waits-for-retry"),
-        pytest.param(None, None, None, T0, id="nothing-scheduled-wakes-now"),
-        pytest.param(T0, T0 - s(1), None, T0, id="only-past-times-wake-now"),
-    ],
-)
-def test_next_wakeup_is_the_earliest_future_time(
-    renew: datetime | None, probe: datetime | None, retry: datetime | None, expected: datetime
-) -> None:
-    assert next_wakeup(T0, renew, probe, retry) == expected

@@ -19,7 +19,8 @@ import urllib3
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 
-from zoom_operator.kube.refs import KubeError, ObjectRef
+from zoom_operator.kube.refs import KubeError as KubeError
+from zoom_operator.kube.refs import ObjectRef as ObjectRef
 
 GROUP: Final = "zoom-operator.io"
 VERSION: Final = "v1alpha1"
@@ -28,6 +29,8 @@ MERGE_PATCH: Final = "application/merge-patch+json"
 JSON: Final = "application/json"
 # Ask for an object's metadata only (its labels and ownerReferences, never a Secret's data).
 METADATA_ONLY: Final = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+
+
 def load_api_client(kubeconfig: str | None = None, *, pool_size: int = 8) -> k8s_client.ApiClient:
     """In a pod use the ServiceAccount; elsewhere the kubeconfig named explicitly (or $KUBECONFIG)."""
     configuration = k8s_client.Configuration()

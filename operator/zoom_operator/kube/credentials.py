@@ -22,7 +22,7 @@ from zoom_operator.kube.token_secret import SECRET_KIND_LABEL
 from zoom_operator.secret import Secret
 from zoom_operator.spec import CredentialsSecretRef
 
-CREDENTIALS_LABEL: Final = SECRET_KIND_LABEL
+CREDENTIALS_LABEL: Final = SECRET_KIND_LABEL  # old name, kept only for worker.py: use SECRET_KIND_LABEL
 CREDENTIALS_LABEL_VALUE: Final = "true"
 MAX_VALUE_BYTES: Final = 4096
 
@@ -45,13 +45,13 @@ def fingerprint(value: str) -> str:
 
 
 def label_command(namespace: str, name: str) -> str:
-    return f"kubectl label secret -n {namespace} {name} {CREDENTIALS_LABEL}={CREDENTIALS_LABEL_VALUE}"
+    return f"kubectl label secret -n {namespace} {name} {SECRET_KIND_LABEL}={CREDENTIALS_LABEL_VALUE}"
 
 
 def unlabelled(namespace: str, ref: CredentialsSecretRef) -> CredentialsProblem:
     """The Secret exists but its writer has not consented to the operator reading it."""
     return _invalid(
-        f"Secret {namespace}/{ref.name} is not labelled {CREDENTIALS_LABEL}={CREDENTIALS_LABEL_VALUE}, so it "
+        f"Secret {namespace}/{ref.name} is not labelled {SECRET_KIND_LABEL}={CREDENTIALS_LABEL_VALUE}, so it "
         "is not read: zoom-operator uses only Secrets that their writer labelled as credentials. If it holds "
         f"this app's credentials, whoever manages the Secret runs: {label_command(namespace, ref.name)}"
     )
@@ -117,7 +117,7 @@ def read_credentials(
 
 def is_labelled(secret: Mapping[str, Any]) -> bool:
     labels = (secret.get("metadata") or {}).get("labels") or {}
-    return isinstance(labels, Mapping) and labels.get(CREDENTIALS_LABEL) == CREDENTIALS_LABEL_VALUE
+    return isinstance(labels, Mapping) and labels.get(SECRET_KIND_LABEL) == CREDENTIALS_LABEL_VALUE
 
 
 def _invalid(message: str) -> CredentialsProblem:

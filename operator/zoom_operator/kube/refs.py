@@ -1,4 +1,9 @@
-"""Names of Kubernetes objects and the API server's refusals, without importing the kubernetes client."""
+"""Names for Kubernetes objects and API refusals that the pure core may use (no kubernetes import).
+
+`ObjectRef` names a namespaced object (`namespace/name`); `KubeError` is how the API gateway
+(`kube.api`, which re-exports both) reports a non-2xx answer, with opaque runs that could be a token
+cut out of the API server's message.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,6 @@ def _redact_opaque(match: re.Match[str]) -> str:
     dns_name = all(c.islower() or c.isdigit() or c in "-." for c in run)
     hex_dump = all(c in "0123456789abcdef" for c in run)
     return "[redacted]" if hex_dump or not dns_name else run
-
 
 
 class KubeError(Exception):
@@ -39,5 +43,3 @@ class ObjectRef:
 
     def __str__(self) -> str:
         return f"{self.namespace}/{self.name}"
-
-

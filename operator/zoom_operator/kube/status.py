@@ -15,11 +15,12 @@ from typing import Any
 
 from zoom_operator.diagnosis import Condition, Diagnosis, MintRecord, OwnerFacts, ProbeRecord
 from zoom_operator.kube.credentials import Credentials
-from zoom_operator.kube.token_secret import parse_rfc3339, rfc3339
 from zoom_operator.schedule import MINT_WINDOW, MintBudget, next_probe_at
 from zoom_operator.spec import ZoomAppSpec
 from zoom_operator.state import HISTORY, AppState
+from zoom_operator.timefmt import parse_rfc3339, rfc3339
 from zoom_operator.zoom.outcomes import (
+    SCOPE_MISSING_CODES,
     ApiOk,
     ApiOutcome,
     ClientRejected,
@@ -145,7 +146,7 @@ def _restore_probes(
     outcome: ApiOutcome
     if isinstance(http_status, int) and 200 <= http_status < 300:
         outcome = ApiOk(http_status=http_status, body={})
-    elif http_status == 400 and code in (4711, 104):
+    elif http_status == 400 and code in SCOPE_MISSING_CODES:
         outcome = ScopeMissing(code=code, message=message, accepted_scopes=())
     elif http_status == 404:
         outcome = NotFound(code=code, message=message)
@@ -252,7 +253,11 @@ def render_status(
             "source": owner.source,
         }
     elif token is not None and token.owner_uid:
-        status["owner"] = {"userId": token.owner_uid, "source": "token", "checkedAt": rfc3339(token.issued_at)}
+        status["owner"] = {
+            "userId": token.owner_uid,
+            "source": "token",
+            "checkedAt": rfc3339(token.issued_at),
+        }
     status["mints"] = render_mints(state, now)
     if state.probes:
         status["lastProbe"] = probe_status(state.probes[-1])
@@ -264,7 +269,9 @@ def render_status(
         }
         rejections = trailing_rejections(state.mints)
         if rejections:
-            status["credentials"]["rejected"] = render_rejection(creds.fingerprint, rejections, state.mints[-1].at)
+            status["credentials"]["rejected"] = render_rejection(
+                creds.fingerprint, rejections, state.mints[-1].at
+            )
     return status
 
 
@@ -341,7 +348,9 @@ def status_changed(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> boo
             owner.pop("checkedAt", None)
             result["owner"] = owner
         result["conditions"] = [
-            {**c, "message": _TIMESTAMP.sub("<time>", str(c.get("message", "")))} if isinstance(c, Mapping) else c
+            {**c, "message": _TIMESTAMP.sub("<time>", str(c.get("message", "")))}
+            if isinstance(c, Mapping)
+            else c
             for c in result.get("conditions") or []
         ]
         return result
@@ -372,7 +381,9 @@ def restore_state(
         for t in (parse_rfc3339(v) for v in _list(mints.get("recentAttempts")))
         if t is not None and now - MINT_WINDOW < t <= now
     )
-    state.budget = MintBudget.from_timestamps(spec.mint_budget_per_hour, attempts[-spec.mint_budget_per_hour :])
+    state.budget = MintBudget.from_timestamps(
+        spec.mint_budget_per_hour, attempts[-spec.mint_budget_per_hour :]
+    )
     total = mints.get("total")
     state.mints_total = total if isinstance(total, int) and not isinstance(total, bool) and total > 0 else 0
     last_at = parse_rfc3339(mints.get("lastAt"))

@@ -11,11 +11,14 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any, Final
 
 from zoom_operator.secret import Secret
 from zoom_operator.spec import TokenSecretTemplate
+
+# re-exported for the modules that import them from here; their home is zoom_operator.timefmt
+from zoom_operator.timefmt import parse_rfc3339 as parse_rfc3339
+from zoom_operator.timefmt import rfc3339 as rfc3339
 from zoom_operator.zoom.mapping import decode_exp
 from zoom_operator.zoom.outcomes import TokenIssued
 
@@ -28,24 +31,13 @@ CLIENT_ID_ANNOTATION: Final = "zoom-operator.io/client-id-fingerprint"  # whose 
 UNMAINTAINED_ANNOTATION: Final = "zoom-operator.io/no-longer-maintained"
 ZOOMAPP_API_VERSION: Final = "zoom-operator.io/v1alpha1"
 APP_LABEL: Final = "zoom-operator.io/zoomapp"
+# The one label key that says what a Secret is to the operator: `token` (SECRET_KIND_TOKEN) on the token
+# Secrets it writes, `true` (credentials.CREDENTIALS_LABEL_VALUE) on a credentials Secret whose writer
+# consents to its use. The operator watches only Secrets with this label (server-side selector).
 SECRET_KIND_LABEL: Final = "zoom-operator.io/credentials"
 SECRET_KIND_TOKEN: Final = "token"
 MANAGED_BY_LABEL: Final = "app.kubernetes.io/managed-by"
 TOKEN_KEYS: Final = ("access_token", "token_type", "expires_at", "issued_at", "scope", "api_url")
-
-
-def rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_rfc3339(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def render_token_secret(

@@ -1,12 +1,15 @@
-"""The Zoom side: typed outcomes, response mapping and the async httpx client (no Kubernetes imports)."""
+"""The Zoom side: typed outcomes, response mapping and the async httpx client (no Kubernetes imports).
 
-from zoom_operator.zoom.client import (
-    DEFAULT_TIMEOUT,
-    RequestObserver,
-    ZoomClient,
-    endpoint_label,
-    path_segment,
-)
+The pure parts (`outcomes`, `mapping`, `paths`) load with the package; the client, and with it httpx,
+loads only when one of its names is first used (`__getattr__` below), so importing the pure core never
+pulls in httpx.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
 from zoom_operator.zoom.mapping import (
     decode_uid,
     map_api_response,
@@ -36,6 +39,22 @@ from zoom_operator.zoom.outcomes import (
     ZoomRole,
     ZoomUser,
 )
+from zoom_operator.zoom.paths import path_segment
+
+if TYPE_CHECKING:
+    from zoom_operator.zoom.client import DEFAULT_TIMEOUT, RequestObserver, ZoomClient, endpoint_label
+
+_CLIENT_NAMES = frozenset({"DEFAULT_TIMEOUT", "RequestObserver", "ZoomClient", "endpoint_label"})
+
+
+def __getattr__(name: str) -> object:
+    """The client's names, imported (with httpx) on first use."""
+    if name in _CLIENT_NAMES:
+        value: object = getattr(importlib.import_module("zoom_operator.zoom.client"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_TIMEOUT",

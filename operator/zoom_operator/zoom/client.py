@@ -14,7 +14,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Final, Self
-from urllib.parse import quote
 
 import httpx
 
@@ -31,17 +30,15 @@ from zoom_operator.zoom.mapping import (
     sanitize_message,
 )
 from zoom_operator.zoom.outcomes import (
-    ApiError,
     ApiOk,
     ApiOutcome,
-    NotFound,
-    ScopeMissing,
     TokenOutcome,
     Transient,
-    Unauthorized,
     ZoomRole,
     ZoomUser,
 )
+from zoom_operator.zoom.outcomes import zoom_code as outcome_zoom_code
+from zoom_operator.zoom.paths import path_segment as path_segment  # re-exported: its home is zoom.paths
 
 logger = logging.getLogger("zoom_operator.zoom")
 
@@ -211,7 +208,7 @@ class ZoomClient:
         outcome: TokenOutcome | ApiOutcome,
         http_status: int | None,
     ) -> None:
-        zoom_code = _zoom_code(outcome)
+        zoom_code = outcome_zoom_code(outcome)
         logger.debug(
             "%s %s -> %s %s code=%s tracking_id=%s",
             method,
@@ -228,12 +225,6 @@ class ZoomClient:
         except Exception:
             # Counting requests must never turn a Zoom answer into an exception.
             logger.warning("request observer failed for %s", endpoint, exc_info=True)
-
-
-def path_segment(value: str) -> str:
-    """`value` quoted as one URL path segment: `/`, `?`, `#`, `%` and spaces escaped, `.`/`..` defused."""
-    quoted = quote(value, safe="@")
-    return quoted.replace(".", "%2E") if quoted.strip(".") == "" else quoted
 
 
 def endpoint_label(path: str) -> str:
@@ -276,10 +267,3 @@ def _malformed(ok: ApiOk, what: str) -> Transient:
     return Transient(
         "malformed", f"API answer {what}", http_status=ok.http_status, tracking_id=ok.tracking_id
     )
-
-
-def _zoom_code(outcome: object) -> int | None:
-    match outcome:
-        case Unauthorized(code=code) | ScopeMissing(code=code) | NotFound(code=code) | ApiError(code=code):
-            return code
-    return None

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from zoom_operator.secret import Secret
 from zoom_operator.zoom.outcomes import (
+    SCOPE_MISSING_CODES,
     ApiError,
     ApiOk,
     ApiOutcome,
@@ -43,9 +44,6 @@ HEADER_MAX_CHARS: Final = 128
 REDACTED: Final = "***"
 WITHHELD: Final = "(message withheld: it contained a credential)"
 
-# Zoom codes for "the token is valid but lacks a scope this endpoint accepts" (4711 on the REST API,
-# 104 on Zoom Events endpoints).
-SCOPE_MISSING_CODES: Final = frozenset({4711, 104})
 OWNER_MISSING_REASON: Final = "owner of the token does not exist"
 
 _TRACKING_ID_HEADER: Final = "x-zm-trackingid"
@@ -188,7 +186,7 @@ def map_api_response(
     if 200 <= status <= 299:
         return _api_ok(status, body, tracking_id)
     document = _json_or_none(body)
-    code = _zoom_code(document)
+    code = _document_code(document)
     message = _error_text(body, document, secrets, keys=("message", "reason"))
     if status == 401:
         return Unauthorized(code=code, message=message, tracking_id=tracking_id)
@@ -237,7 +235,7 @@ def _api_ok(status: int, body: bytes, tracking_id: str | None) -> ApiOk | Transi
     return ApiOk(http_status=status, body=document, tracking_id=tracking_id)
 
 
-def _zoom_code(document: object) -> int | None:
+def _document_code(document: object) -> int | None:
     code = document.get("code") if isinstance(document, dict) else None
     if isinstance(code, int) and not isinstance(code, bool):
         return code

@@ -8,9 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from zoom_operator.secret import Secret
+
+# Zoom codes for "the token is valid but lacks a scope this endpoint accepts": 4711 on the REST API,
+# 104 on Zoom Events endpoints. An HTTP 400 with one of them is a `ScopeMissing`.
+SCOPE_MISSING_CODE: Final = 4711
+EVENTS_SCOPE_MISSING_CODE: Final = 104
+SCOPE_MISSING_CODES: Final = frozenset({SCOPE_MISSING_CODE, EVENTS_SCOPE_MISSING_CODE})
 
 
 @dataclass(frozen=True)
@@ -142,6 +148,13 @@ class ApiOk:
 
 TokenOutcome = TokenIssued | ClientRejected | AppDisabled | OwnerMissing | RateLimited | Transient
 ApiOutcome = ApiOk | Unauthorized | ScopeMissing | NotFound | RateLimited | Transient | ApiError
+
+
+def zoom_code(outcome: TokenOutcome | ApiOutcome) -> int | None:
+    """The Zoom error code an outcome carries (a REST error answer's `code`), else None."""
+    if isinstance(outcome, Unauthorized | ScopeMissing | NotFound | ApiError):
+        return outcome.code
+    return None
 
 
 @dataclass(frozen=True)
