@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
 from zoom_operator.diagnosis import MintRecord, OwnerFacts, ProbeRecord
 from zoom_operator.planner import ROLE_READ_SCOPES
@@ -27,6 +27,7 @@ from zoom_operator.zoom.outcomes import (
 )
 
 Clock = Callable[[], datetime]
+Source = Literal["token", "probe", "auditor"]
 
 
 class ZoomGateway(Protocol):
@@ -75,7 +76,7 @@ def without_body(record: ProbeRecord) -> ProbeRecord:
 
 
 def owner_from_probe(
-    record: ProbeRecord, known: OwnerFacts | None, *, source: str = "probe"
+    record: ProbeRecord, known: OwnerFacts | None, *, source: Source = "probe"
 ) -> OwnerFacts | None:
     """The owner as a user-reading probe saw them (keeping a known role while the role id holds); None
     when the answer says nothing about the owner. A bare 404 (no Zoom code) is not Zoom's answer."""
@@ -104,7 +105,7 @@ async def with_role(zoom: ZoomGateway, token: TokenIssued, facts: OwnerFacts) ->
 
 
 async def look_up_owner(
-    zoom: ZoomGateway, token: Secret, lookup_key: str, *, source: str, clock: Clock, with_role_of: bool = True
+    zoom: ZoomGateway, token: Secret, lookup_key: str, *, source: Source, clock: Clock, with_role_of: bool = True
 ) -> OwnerFacts | ApiOutcome:
     """The owner (and their role) as `token` sees them: an auditor app's, or the app's own token. Zoom's
     404 is evidence (the owner is gone); any other failure is returned as it came (no evidence)."""

@@ -155,6 +155,7 @@ class AppWorker(TokenSecretKeeper):
     )
     _kube: KubeGateway
     _reporter: Reporter
+    _config: WorkerConfig
 
     def __init__(
         self,
@@ -321,7 +322,7 @@ class AppWorker(TokenSecretKeeper):
         its expiry, and anything dated in the future is dropped (`kube/status.restore_state`)."""
         st = self.state
         status = body.get("status") or {}
-        token_status = status.get("token") if isinstance(status.get("token"), Mapping) else {}
+        token_status = _mapping(status.get("token"))
         names = [spec.token_secret.name]
         previous_name = token_status.get("secretName")
         if isinstance(previous_name, str) and previous_name and previous_name != spec.token_secret.name:

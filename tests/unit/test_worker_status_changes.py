@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from zoom_operator.worker import _status_changed
+from zoom_operator.kube.status import status_changed as _status_changed
 
 
 def _status(**overrides: Any) -> dict[str, Any]:
