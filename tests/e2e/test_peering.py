@@ -8,7 +8,8 @@ namespace, a real kube-apiserver, the simulator as Zoom.
   valid without a burst of mints.
 - Two replicas started a moment apart: kopf resumes the first one while it is alone in the
   KopfPeering and pauses it when the second one's keep-alive lands; never two token requests in
-  flight (the simulator holds token requests for a while to make an overlap visible).
+  flight and one token in all (the simulator holds token requests for a while to make an overlap
+  visible): the API server's resourceVersion arbitrates the attempt, no settle wait is needed.
 
 kopf's peering lifetime has no command-line option, so the replicas run `zoom-operator run` through a
 `python -c` entry that adds one kopf startup handler setting `settings.peering.lifetime` (as
@@ -245,7 +246,7 @@ def test_standby_stays_paused_then_takes_over_when_the_active_replica_is_killed(
     serving_after = time.monotonic() - killed_at
     print(f"standby resumed {resumed_after:.1f}s and served {serving_after:.1f}s after the SIGKILL")
     assert resumed_after <= LIFETIME + 5  # the entry's lifetime, plus a keep-alive's jitter
-    assert serving_after <= LIFETIME + 12  # plus the operator's settle time before it mints
+    assert serving_after <= LIFETIME + 12
 
     # The token stayed valid across the takeover: the Secret holds the active's last token (or already
     # the standby's renewal of it), unexpired and accepted by Zoom.
@@ -304,8 +305,10 @@ def test_replicas_started_together_never_mint_at_the_same_time(
     assert "Pausing operations in favour of" in low_log
     assert _most_in_flight(sim) == 1
     assert _tokens_issued(sim) == 1
-    assert _mints(low) == 0
-    assert _mints(high) == 1
-    assert f"{namespace}/{APP}: not served: kopf paused this replica" in low_log
+    # One of the two sent the one token request: the first replica may have recorded its attempt on the
+    # ZoomApp's status before it was paused, and then the second one waited for that request instead of
+    # sending its own (the API server arbitrates; see AppWorker._record_attempt).
+    assert _mints(low) + _mints(high) == 1
+    assert "kopf paused this replica (or it is exiting): stopped serving 1 ZoomApps" in low_log
     assert _running(low)
     assert _running(high)
