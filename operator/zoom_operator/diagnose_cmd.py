@@ -30,6 +30,7 @@ from typing import Any, Final, Literal
 import httpx
 
 from zoom_operator import diagnosis as dx
+from zoom_operator import executors
 from zoom_operator.secret import Secret
 from zoom_operator.spec import (
     CredentialsSecretRef,
@@ -38,8 +39,9 @@ from zoom_operator.spec import (
     ZoomAppSpec,
     parse_spec,
 )
-from zoom_operator.zoom.client import TOKEN_PATH, ZoomClient, path_segment
-from zoom_operator.zoom.mapping import parse_role, parse_user, sanitize_message
+from zoom_operator.timefmt import rfc3339
+from zoom_operator.zoom.client import TOKEN_PATH, ZoomClient
+from zoom_operator.zoom.mapping import sanitize_message
 from zoom_operator.zoom.outcomes import (
     ApiError,
     ApiOk,
@@ -54,9 +56,10 @@ from zoom_operator.zoom.outcomes import (
     TokenOutcome,
     Transient,
     Unauthorized,
-    ZoomRole,
     ZoomUser,
+    zoom_code,
 )
+from zoom_operator.zoom.paths import is_user_path, path_segment
 
 # Names the diagnosis messages use for the things a ZoomApp would have; the report explains them.
 APP_NAME: Final = "diagnose"
@@ -69,10 +72,8 @@ DEFAULT_ATTEMPTS: Final = 3  # the operator's default unauthorizedThreshold
 MAX_ATTEMPTS: Final = 10
 DEFAULT_TIMEOUT_SECONDS: Final = 10.0
 MAX_TIMEOUT_SECONDS: Final = 300.0
-DEFAULT_S2S_PRIVILEGE: Final = "ServerToServerOAuthApp:Edit"
 RETRY_PAUSE_SECONDS: Final = 1.0  # between a rejection and the fresh token that re-checks it
 MAX_VALUE_BYTES: Final = 4096
-ROLE_READ_SCOPES: Final = frozenset({"role:read:admin", "role:read:role:admin", "role:write:admin"})
 DEFAULT_KEYS: Final = CredentialsSecretRef(name=CREDENTIALS_PLACEHOLDER)
 
 EXIT_HEALTHY: Final = 0
@@ -435,8 +436,8 @@ class RequestRecord:
     outcome: TokenOutcome | ApiOutcome
 
 
-class RecordingZoom:
-    """A ZoomClient that logs every request (with the HTTP status the client observed) to a shared list."""
+class RecordingZoom(ZoomClient):
+    """The Zoom client, logging every request (with the HTTP status it observed) to a shared list."""
 
     def __init__(
         self,
@@ -448,30 +449,26 @@ class RecordingZoom:
         log: list[RequestRecord],
         clock: Callable[[], datetime],
     ) -> None:
+        super().__init__(oauth_url=oauth_url, api_url=api_url, http=http, observer=self._observe)
         self.who: Who = who
         self._log = log
-        self._clock = clock
+        self.clock = clock
         self._status: int | None = None
-        self._zoom = ZoomClient(oauth_url=oauth_url, api_url=api_url, http=http, observer=self._observe)
 
     def _observe(self, endpoint: str, http_status: int | None, zoom_code: int | None) -> None:
         self._status = http_status
 
-    async def mint(self, credentials: ClientCredentials) -> tuple[datetime, TokenOutcome]:
+    async def mint(self, account_id: str, client_id: str, client_secret: Secret) -> TokenOutcome:
         self._status = None
-        outcome = await self._zoom.mint(
-            credentials.account_id, credentials.client_id, credentials.client_secret
-        )
-        at = self._clock()
-        self._log.append(RequestRecord(self.who, "POST", TOKEN_PATH, at, self._status, outcome))
-        return at, outcome
+        outcome = await super().mint(account_id, client_id, client_secret)
+        self._log.append(RequestRecord(self.who, "POST", TOKEN_PATH, self.clock(), self._status, outcome))
+        return outcome
 
-    async def get(self, token: Secret, path: str) -> tuple[datetime, ApiOutcome]:
+    async def get(self, token: Secret, path: str, *, api_url: str | None = None) -> ApiOutcome:
         self._status = None
-        outcome = await self._zoom.get(token, path)
-        at = self._clock()
-        self._log.append(RequestRecord(self.who, "GET", path, at, self._status, outcome))
-        return at, outcome
+        outcome = await super().get(token, path, api_url=api_url)
+        self._log.append(RequestRecord(self.who, "GET", path, self.clock(), self._status, outcome))
+        return outcome
 
 
 @dataclass(frozen=True)
@@ -485,10 +482,6 @@ class Findings:
     credentials_source: str
     notes: tuple[str, ...] = ()
     secrets: tuple[Secret, ...] = field(default=(), repr=False)  # everything the output must not contain
-
-
-def _is_user_path(path: str) -> bool:
-    return path.startswith("/v2/users/") and path.count("/") == 3
 
 
 def probe_template(options: Options, owner: ExpectedOwner | None) -> str:
@@ -595,8 +588,9 @@ async def _mint_and_probe(
     evidence = _Evidence(owner=options.owner)
     asked_again = False
     while True:
-        at, minted = await zoom.mint(app)
-        evidence.mints.append(dx.MintRecord(at=at, outcome=minted))
+        record = await executors.mint(zoom, app, zoom.clock)
+        minted = record.outcome
+        evidence.mints.append(record)
         if isinstance(minted, ClientRejected) and minted.error == "invalid_client" and not asked_again:
             asked_again = True
             await pause()
@@ -608,9 +602,9 @@ async def _mint_and_probe(
         if evidence.owner is None and minted.owner_uid:
             evidence.owner = ExpectedOwner(user_id=minted.owner_uid)
         path = _resolve(probe_template(options, evidence.owner), evidence.owner)
-        at, answer = await zoom.get(minted.access_token, path)
-        evidence.probes.append(dx.ProbeRecord(at=at, token_issued_at=minted.issued_at, outcome=answer))
-        if not isinstance(answer, Unauthorized) or len(evidence.tokens) >= options.attempts:
+        probed = await executors.probe(zoom, minted, path, zoom.clock)
+        evidence.probes.append(probed)
+        if not isinstance(probed.outcome, Unauthorized) or len(evidence.tokens) >= options.attempts:
             return evidence
         await pause()
 
@@ -630,17 +624,13 @@ def _owner_from_probe(
     probes: Sequence[dx.ProbeRecord], template: str, owner: ExpectedOwner | None, *, given: bool
 ) -> tuple[dx.OwnerFacts | None, ExpectedOwner | None]:
     """Owner facts from the last probe when it reads a user; learns the owner's email when not given."""
-    if not probes or not _is_user_path(template):
+    if not probes or not is_user_path(template):
         return None, owner
-    last = probes[-1]
-    if isinstance(last.outcome, NotFound):
-        return dx.OwnerFacts(source="probe", checked_at=last.at, lookup=last.outcome, role=None), owner
-    user = parse_user(last.outcome.body) if isinstance(last.outcome, ApiOk) else None
-    if user is None:
-        return None, owner
-    if not given and (owner is None or owner.user_id == user.id):
+    facts = executors.owner_from_probe(probes[-1], None)
+    user = facts.lookup if facts is not None and isinstance(facts.lookup, ZoomUser) else None
+    if user is not None and not given and (owner is None or owner.user_id == user.id):
         owner = ExpectedOwner(email=user.email, user_id=user.id)
-    return dx.OwnerFacts(source="probe", checked_at=last.at, lookup=user, role=None), owner
+    return facts, owner
 
 
 async def _owner_with_app_token(
@@ -651,22 +641,17 @@ async def _owner_with_app_token(
     facts: dx.OwnerFacts | None,
 ) -> dx.OwnerFacts | None:
     """With a token Zoom accepts: look the owner up if the probe did not, then their role if allowed."""
-    if facts is None and not _is_user_path(template):
+    if facts is None and not is_user_path(template):
         key = owner.lookup_key if owner is not None else "me"
-        at, answer = await zoom.get(token.access_token, f"/v2/users/{path_segment(key)}")
-        if isinstance(answer, NotFound):
-            return dx.OwnerFacts(source="token", checked_at=at, lookup=answer, role=None)
-        user = parse_user(answer.body) if isinstance(answer, ApiOk) else None
-        if user is None:
+        found = await executors.look_up_owner(
+            zoom, token.access_token, key, source="token", clock=zoom.clock, with_role_of=False
+        )
+        if not isinstance(found, dx.OwnerFacts):
             return None
-        facts = dx.OwnerFacts(source="token", checked_at=at, lookup=user, role=None)
-    if facts is None or not isinstance(facts.lookup, ZoomUser) or not facts.lookup.role_id:
-        return facts
-    if not token.scopes & ROLE_READ_SCOPES:
-        return facts
-    _, answer = await zoom.get(token.access_token, f"/v2/roles/{path_segment(facts.lookup.role_id)}")
-    role = parse_role(answer.body) if isinstance(answer, ApiOk) else None
-    return replace(facts, role=role) if role is not None else facts
+        facts = found
+    if facts is None:
+        return None
+    return await executors.with_role(zoom, token, facts)
 
 
 async def _owner_with_auditor(
@@ -682,21 +667,16 @@ async def _owner_with_auditor(
     zoom = RecordingZoom(
         "auditor", oauth_url=options.oauth_url, api_url=options.api_url, http=http, log=log, clock=clock
     )
-    _, minted = await zoom.mint(auditor)
+    minted = (await executors.mint(zoom, auditor, clock)).outcome
     if not isinstance(minted, TokenIssued):
         return None, f"The auditor app could not get a token ({describe_outcome(minted)}); see requests."
     secrets.append(minted.access_token)
-    at, answer = await zoom.get(minted.access_token, f"/v2/users/{path_segment(owner.lookup_key)}")
-    if isinstance(answer, NotFound):
-        return dx.OwnerFacts(source="auditor", checked_at=at, lookup=answer, role=None), None
-    user = parse_user(answer.body) if isinstance(answer, ApiOk) else None
-    if user is None:
-        return None, f"The auditor app could not look up the owner ({describe_outcome(answer)})."
-    role: ZoomRole | None = None
-    if user.role_id:
-        _, found = await zoom.get(minted.access_token, f"/v2/roles/{path_segment(user.role_id)}")
-        role = parse_role(found.body) if isinstance(found, ApiOk) else None
-    return dx.OwnerFacts(source="auditor", checked_at=at, lookup=user, role=role), None
+    found = await executors.look_up_owner(
+        zoom, minted.access_token, owner.lookup_key, source="auditor", clock=clock
+    )
+    if not isinstance(found, dx.OwnerFacts):
+        return None, f"The auditor app could not look up the owner ({describe_outcome(found)})."
+    return found, None
 
 
 def build_spec(
@@ -745,7 +725,7 @@ def exit_code(diagnosis: dx.Diagnosis) -> int:
 
 
 def _ts(at: datetime | None) -> str | None:
-    return None if at is None else at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None if at is None else rfc3339(at)
 
 
 def describe_outcome(outcome: TokenOutcome | ApiOutcome) -> str:
@@ -768,12 +748,6 @@ def describe_outcome(outcome: TokenOutcome | ApiOutcome) -> str:
             code = f"code {outcome.code} " if outcome.code is not None else ""
             return f'{code}"{outcome.message}"'
     raise AssertionError(f"unhandled outcome {type(outcome).__name__}")
-
-
-def _zoom_code(outcome: TokenOutcome | ApiOutcome) -> int | None:
-    if isinstance(outcome, Unauthorized | ScopeMissing | NotFound | ApiError):
-        return outcome.code
-    return None
 
 
 def token_json(findings: Findings) -> dict[str, Any]:
@@ -822,7 +796,7 @@ def request_json(record: RequestRecord) -> dict[str, Any]:
         "at": _ts(record.at),
         "httpStatus": record.http_status,
         "outcome": type(record.outcome).__name__,
-        "zoomCode": _zoom_code(record.outcome),
+        "zoomCode": zoom_code(record.outcome),
         "message": describe_outcome(record.outcome),
         "trackingId": record.outcome.tracking_id,
     }

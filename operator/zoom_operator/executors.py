@@ -105,7 +105,13 @@ async def with_role(zoom: ZoomGateway, token: TokenIssued, facts: OwnerFacts) ->
 
 
 async def look_up_owner(
-    zoom: ZoomGateway, token: Secret, lookup_key: str, *, source: Source, clock: Clock, with_role_of: bool = True
+    zoom: ZoomGateway,
+    token: Secret,
+    lookup_key: str,
+    *,
+    source: Source,
+    clock: Clock,
+    with_role_of: bool = True,
 ) -> OwnerFacts | ApiOutcome:
     """The owner (and their role) as `token` sees them: an auditor app's, or the app's own token. Zoom's
     404 is evidence (the owner is gone); any other failure is returned as it came (no evidence)."""

@@ -29,7 +29,8 @@ async def test_steps_run_in_due_order_and_again_when_they_ask() -> None:
     scheduler.add("b")
     await asyncio.sleep(0.3)
     await scheduler.stop()
-    assert order.count("a") == 3 and order.count("b") == 3
+    assert order.count("a") == 3
+    assert order.count("b") == 3
     assert order.index("b") < order.index("a", 1), "b asked to come back sooner"
 
 
@@ -104,7 +105,8 @@ async def test_remove_waits_for_the_step_in_flight_and_it_is_not_scheduled_again
     release.set()
     await removal
     await asyncio.sleep(0.05)
-    assert runs == 1 and "app" not in scheduler
+    assert runs == 1
+    assert "app" not in scheduler
     await scheduler.stop()
 
 
@@ -123,7 +125,8 @@ async def test_a_failing_step_is_retried_and_does_not_stop_the_others() -> None:
     scheduler.add("good")
     await asyncio.sleep(0.2)
     await scheduler.stop()
-    assert calls["bad"] >= 3 and calls["good"] >= 5
+    assert calls["bad"] >= 3
+    assert calls["good"] >= 5
 
 
 async def test_clear_stops_serving_every_app() -> None:
