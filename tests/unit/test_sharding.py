@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import socket
+import urllib.parse
 from collections import Counter
 from typing import Any
 
@@ -157,87 +158,119 @@ class _Response:
         return self._body
 
 
-class FakeApiClient:
-    """Answers every request with one canned response; records the URLs asked for."""
+Answer = tuple[int, Any]
+APPLIED: Answer = (200, {"kind": "List", "metadata": {"shardInfo": {"selector": SELECTOR}}})
+# What Kubernetes 1.37 answers for a custom resource list, gate on or off: no shardInfo.
+UNREPORTED: Answer = (200, {"kind": "ZoomAppList", "metadata": {"resourceVersion": "7"}, "items": []})
+IGNORED: Answer = (200, {"kind": "SecretList", "metadata": {"resourceVersion": "7"}, "items": []})
 
-    def __init__(self, status: int = 200, body: Any = None, error: Exception | None = None) -> None:
+
+class FakeApiClient:
+    """Answers the ZoomApp list and the Secret list with canned responses; records the URLs."""
+
+    def __init__(self, zoomapps: Answer = UNREPORTED, secrets: Answer = APPLIED) -> None:
         self.configuration = k8s_client.Configuration()
         self.configuration.host = "https://127.0.0.1:6443"
         self._real = k8s_client.ApiClient(self.configuration)
-        self.status = status
-        self.body = body if isinstance(body, bytes) else json.dumps(body).encode()
-        self.error = error
+        self.answers = {"/zoomapps?": zoomapps, "/secrets?": secrets}
         self.urls: list[str] = []
 
     def param_serialize(self, **kwargs: Any) -> Any:
         return self._real.param_serialize(**kwargs)
 
     def call_api(self, method: str, url: str, **kwargs: Any) -> _Response:
+        assert method == "GET"
         self.urls.append(url)
-        if self.error is not None:
-            raise self.error
-        return _Response(self.status, self.body)
+        (status, body) = next(answer for key, answer in self.answers.items() if key in url)
+        return _Response(status, body if isinstance(body, bytes) else json.dumps(body).encode())
 
 
 def _verify(api: FakeApiClient, namespaces: tuple[str, ...] = ()) -> str | None:
     return verify_shard_selector(api, SELECTOR, namespaces)  # type: ignore[arg-type]
 
 
-def test_an_honoured_selector_passes_and_is_asked_for_one_item() -> None:
-    api = FakeApiClient(body={"kind": "ZoomAppList", "metadata": {"shardInfo": {"selector": SELECTOR}}})
+def _query(url: str) -> dict[str, list[str]]:
+    return urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
+
+
+def test_an_applied_selector_on_the_secret_list_passes() -> None:
+    api = FakeApiClient()
     assert _verify(api) is None
-    (url,) = api.urls
-    assert url.startswith("https://127.0.0.1:6443/apis/zoom-operator.io/v1alpha1/zoomapps?")
-    assert "limit=1" in url
-    assert "shardSelector=shardRange%28object.metadata.uid" in url
+    zoomapps, secrets = api.urls
+    assert zoomapps.startswith("https://127.0.0.1:6443/apis/zoom-operator.io/v1alpha1/zoomapps?")
+    assert _query(zoomapps) == {"shardSelector": [SELECTOR], "limit": ["1"]}
+    assert secrets.startswith("https://127.0.0.1:6443/api/v1/secrets?")
+    assert _query(secrets) == {
+        "shardSelector": [SELECTOR],
+        "labelSelector": ["zoom-operator.io/shard-check,!zoom-operator.io/shard-check"],  # never matches
+        "limit": ["1"],
+    }
+
+
+def test_a_shard_info_on_the_zoomapp_list_is_enough() -> None:
+    api = FakeApiClient(zoomapps=APPLIED, secrets=(500, b"never asked"))
+    assert _verify(api) is None
+    assert len(api.urls) == 1
 
 
 def test_the_check_lists_in_the_first_namespace_served_by_name() -> None:
-    api = FakeApiClient(body={"metadata": {"shardInfo": {"selector": SELECTOR}}})
+    api = FakeApiClient()
     assert _verify(api, ("team-*", "!kube-system", "payments", "other")) is None
     assert "/apis/zoom-operator.io/v1alpha1/namespaces/payments/zoomapps?" in api.urls[0]
-    _verify(api, ("team-*",))
-    assert "/apis/zoom-operator.io/v1alpha1/zoomapps?" in api.urls[1]
+    assert "/api/v1/namespaces/payments/secrets?" in api.urls[1]
+    assert _verify(api, ("team-*",)) is None
+    assert "/apis/zoom-operator.io/v1alpha1/zoomapps?" in api.urls[2]
+    assert "/api/v1/secrets?" in api.urls[3]
 
 
 def test_an_ignored_selector_names_the_feature_gate() -> None:
-    message = _verify(FakeApiClient(body={"kind": "ZoomAppList", "metadata": {"resourceVersion": "7"}}))
+    message = _verify(FakeApiClient(secrets=IGNORED))
     assert message is not None
-    assert message.startswith("the API server ignored the shard selector")
+    assert message.startswith("the API server ignored the shard selector (GET /api/v1/secrets with it")
     assert "--feature-gates=ShardedListAndWatch=true" in message
     assert "every shard would serve every ZoomApp" in message
     assert "run one replica without --shard" in message
 
 
 def test_a_different_selector_in_the_answer_is_refused() -> None:
-    other = {"metadata": {"shardInfo": {"selector": "shardRange(x, '0', '1')"}}}
-    message = _verify(FakeApiClient(body=other))
-    assert message is not None
-    assert "different shard selector" in message
-    assert "without --shard" in message
+    other = (200, {"metadata": {"shardInfo": {"selector": "shardRange(x, '0', '1')"}}})
+    for api in (FakeApiClient(zoomapps=other), FakeApiClient(secrets=other)):
+        message = _verify(api)
+        assert message is not None
+        assert "different shard selector" in message
+        assert "without --shard" in message
 
 
 @pytest.mark.parametrize(
     ("status", "expected"),
     [
         (401, "rejected the operator's credentials"),
-        (403, "forbade listing ZoomApps"),
+        (403, "forbade listing zoomapps.zoom-operator.io"),
         (404, "Apply crds/zoomapps.zoom-operator.io.yaml"),
         (400, "ShardedListAndWatch"),
         (500, "answered 500"),
     ],
 )
-def test_refusals_say_what_happened_and_what_to_do(status: int, expected: str) -> None:
+def test_zoomapp_list_refusals_say_what_happened_and_what_to_do(status: int, expected: str) -> None:
     body = {"kind": "Status", "message": f"the server says {status}", "reason": "Whatever"}
-    message = _verify(FakeApiClient(status=status, body=body))
+    api = FakeApiClient(zoomapps=(status, body))
+    message = _verify(api)
     assert message is not None
     assert expected in message
     assert f"the server says {status}" in message
     assert "start again" in message or "without --shard" in message
+    assert len(api.urls) == 1
+
+
+def test_a_forbidden_secret_list_says_what_to_grant() -> None:
+    message = _verify(FakeApiClient(secrets=(403, {"message": "secrets is forbidden: no"})))
+    assert message is not None
+    assert "forbade listing secrets" in message
+    assert "Grant the operator's account `list` on secrets" in message
 
 
 def test_a_non_json_answer_is_reported() -> None:
-    message = _verify(FakeApiClient(body=b"<html>proxy</html>"))
+    message = _verify(FakeApiClient(zoomapps=(200, b"<html>proxy</html>")))
     assert message is not None
     assert "not a JSON list" in message
 

@@ -6,8 +6,8 @@ the server filters lists and watches with a `shardSelector` and every process se
 
 That filtering needs the alpha feature gate `ShardedListAndWatch` on every kube-apiserver of the
 cluster; without it the server silently ignores the selector and every shard would serve (and mint
-for) every app. `verify_shard_selector` asks the server once, before kopf starts, and the run refuses
-to start when the selector is ignored.
+for) every app. `verify_shard_selector` asks the server, before kopf starts, whether it applied the
+selector, and the run refuses to start when it did not.
 
 The pure helpers at the end label the operator's token Secrets by their owning ZoomApp's uid
 (`SHARD_LABEL`, `shard_bucket`) so a shard can watch only the Secrets of its own range with an
@@ -124,13 +124,23 @@ def bucket_selector(index: int, count: int) -> str | None:
 # ---- asking the API server ---------------------------------------------------------------------
 
 
+def _namespace(namespaces: Sequence[str]) -> str | None:
+    """The first namespace served by name (a namespaced operator may only be allowed there); None for
+    cluster-wide (no namespaces, or only globs)."""
+    return next((ns for ns in namespaces if _LITERAL_NAMESPACE.match(ns)), None)
+
+
 def zoomapps_path(namespaces: Sequence[str] = ()) -> str:
-    """Where to list ZoomApps for the check: the first namespace served by name (a namespaced
-    operator may only be allowed there), else cluster-wide (no namespaces, or only globs)."""
-    for namespace in namespaces:
-        if _LITERAL_NAMESPACE.match(namespace):
-            return f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}"
-    return f"/apis/{GROUP}/{VERSION}/{PLURAL}"
+    """Where the check lists ZoomApps: in the first namespace served by name, else cluster-wide."""
+    namespace = _namespace(namespaces)
+    base = f"/apis/{GROUP}/{VERSION}"
+    return f"{base}/namespaces/{namespace}/{PLURAL}" if namespace else f"{base}/{PLURAL}"
+
+
+def secrets_path(namespaces: Sequence[str] = ()) -> str:
+    """Where the check lists Secrets (never matching one): the same scope as `zoomapps_path`."""
+    namespace = _namespace(namespaces)
+    return f"/api/v1/namespaces/{namespace}/secrets" if namespace else "/api/v1/secrets"
 
 
 def _server_message(raw: bytes) -> str:
@@ -145,7 +155,7 @@ def _server_message(raw: bytes) -> str:
     return message[:300]
 
 
-def _refusal(status: int, message: str, path: str) -> str:
+def _refusal(status: int, message: str, path: str, resource: str) -> str:
     where = f"GET {path}"
     if status == 401:
         return (
@@ -155,12 +165,11 @@ def _refusal(status: int, message: str, path: str) -> str:
         )
     if status == 403:
         return (
-            f"the API server forbade listing ZoomApps, which --shard needs to check that the server "
+            f"the API server forbade listing {resource}, which --shard needs to check that the server "
             f"honours the shard selector ({where}: 403 {message}). Grant the operator's account "
-            f"`list` on zoomapps.zoom-operator.io there (the Helm chart's Role or ClusterRole does), "
-            f"then start again."
+            f"`list` on {resource} there (the Helm chart's Role or ClusterRole does), then start again."
         )
-    if status == 404:
+    if status == 404 and resource == ZOOMAPPS:
         return (
             f"the API server does not serve ZoomApps ({where}: 404 {message}): the ZoomApp "
             f"CustomResourceDefinition is not installed. Apply crds/zoomapps.zoom-operator.io.yaml "
@@ -174,25 +183,25 @@ def _refusal(status: int, message: str, path: str) -> str:
     )
 
 
-def verify_shard_selector(
-    api_client: ApiClient, selector: str, namespaces: Sequence[str] = (), *, timeout: float = 10.0
-) -> str | None:
-    """List at most one ZoomApp with `shardSelector=selector` and check that the answer's
-    `metadata.shardInfo.selector` is that selector: the sign the server filtered by it.
+ZOOMAPPS: Final = "zoomapps.zoom-operator.io"
+SECRETS: Final = "secrets"
+# A label selector no object can match (the label both present and absent): the Secret list of the
+# check is always empty, so no Secret's data reaches this process.
+NO_OBJECT: Final = "zoom-operator.io/shard-check,!zoom-operator.io/shard-check"
 
-    Returns None when the server honours the selector, else a message for the user saying what
-    happened and what to do (gate off, forbidden, CRD missing, server unreachable). Never raises for
-    an API or connection failure.
-    """
+
+def _list(
+    api_client: ApiClient, path: str, query: Sequence[tuple[str, str]], resource: str, timeout: float
+) -> dict[str, Any] | str:
+    """GET a list: its JSON, or a message for the user when that failed."""
     import urllib3
 
-    path = zoomapps_path(namespaces)
     host = api_client.configuration.host
     try:
         _, url, headers, _, _ = api_client.param_serialize(
             method="GET",
             resource_path=path,
-            query_params=[("shardSelector", selector), ("limit", "1")],
+            query_params=list(query),
             header_params={"Accept": "application/json"},
             auth_settings=["BearerToken"],
         )
@@ -206,7 +215,7 @@ def verify_shard_selector(
             f"kubeconfig (--kubeconfig or $KUBECONFIG) points at it, then start again."
         )
     if not 200 <= response.status < 300:
-        return _refusal(response.status, _server_message(raw), path)
+        return _refusal(response.status, _server_message(raw), path, resource)
     try:
         answer: Any = json.loads(raw)
     except ValueError:
@@ -216,18 +225,56 @@ def verify_shard_selector(
             f"the API server's answer to GET {path} is not a JSON list ({raw[:100]!r}); cannot tell "
             f"whether it honours the shard selector. Check that {host} is a Kubernetes API server."
         )
-    metadata = answer.get("metadata") if isinstance(answer.get("metadata"), dict) else {}
+    return answer
+
+
+def _applied_selector(answer: dict[str, Any]) -> str | None:
+    metadata = answer.get("metadata")
     shard_info = metadata.get("shardInfo") if isinstance(metadata, dict) else None
-    answered = shard_info.get("selector") if isinstance(shard_info, dict) else None
-    if answered == selector:
+    selector = shard_info.get("selector") if isinstance(shard_info, dict) else None
+    return selector if isinstance(selector, str) else None
+
+
+def verify_shard_selector(
+    api_client: ApiClient, selector: str, namespaces: Sequence[str] = (), *, timeout: float = 10.0
+) -> str | None:
+    """Check that the API server filters lists by `selector`, in the scope the operator serves.
+
+    Returns None when it does, else a message for the user saying what happened and what to do
+    (gate off, forbidden, CRD missing, server unreachable). Never raises for an API or connection
+    failure.
+
+    A list answered with a shard selector carries `metadata.shardInfo.selector` when the server
+    applied it (`ShardedListAndWatch` on). Kubernetes 1.37 filters custom resource lists too but
+    does not report it on them (an unstructured list has no shardInfo), so the check makes two
+    requests: at most one ZoomApp with the selector (the operator may list them, the CRD is
+    installed; a shardInfo there, should a later release add it, settles the question), then the
+    Secrets of the same scope with the selector and a label selector no object matches, whose
+    built-in list reports shardInfo without any Secret's data reaching this process.
+    """
+    shard = ("shardSelector", selector)
+    path = zoomapps_path(namespaces)
+    answer = _list(api_client, path, [shard, ("limit", "1")], ZOOMAPPS, timeout)
+    if isinstance(answer, str):
+        return answer
+    applied = _applied_selector(answer)
+    if applied is None:
+        path = secrets_path(namespaces)
+        answer = _list(
+            api_client, path, [shard, ("labelSelector", NO_OBJECT), ("limit", "1")], SECRETS, timeout
+        )
+        if isinstance(answer, str):
+            return answer
+        applied = _applied_selector(answer)
+    if applied == selector:
         return None
-    if answered is None:
+    if applied is None:
         return (
-            f"the API server ignored the shard selector (its answer to GET {path} has no "
-            f"metadata.shardInfo): " + GATE_OFF_ADVICE
+            f"the API server ignored the shard selector (GET {path} with it came back without "
+            f"metadata.shardInfo, the mark of a list it filtered): " + GATE_OFF_ADVICE
         )
     return (
-        f"the API server filtered by a different shard selector than asked ({answered!r} instead of "
+        f"the API server filtered by a different shard selector than asked ({applied!r} instead of "
         f"{selector!r}); the shards could overlap or leave apps unserved. Run one replica without "
         f"--shard, and report this with the server's version."
     )
