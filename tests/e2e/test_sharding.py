@@ -5,16 +5,27 @@ shard every app)."""
 
 from __future__ import annotations
 
+import copy
 import json
+import re
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from control_plane import ControlPlane
 
-from tests.support.operator import Cluster, OperatorProcess, credentials_secret, wait_for, zoomapp
+from tests.support.operator import (
+    REPO_ROOT,
+    Cluster,
+    OperatorProcess,
+    credentials_secret,
+    wait_for,
+    zoomapp,
+)
 from tests.support.simulator import SimulatorProcess
 from zoom_operator.kube.api import load_api_client
 from zoom_operator.kube.sharding import (
@@ -28,6 +39,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 APP = "sharded-bot"
 CREDS = "sharded-bot-zoom"
+APPS = 6
+DEFAULT_STATE = REPO_ROOT / "operator" / "zoom_operator" / "simulator" / "default_state.yaml"
 EXIT_BOUND = 15.0  # seconds for a refused shard to exit (Python start-up included, on a loaded CI box)
 
 
@@ -112,6 +125,62 @@ def test_a_shard_without_list_permission_exits_with_the_reason(
     assert "zoom-operator run: the API server forbade listing zoomapps.zoom-operator.io" in logs
     assert f'"system:serviceaccount:{cluster.namespace}:no-rights" cannot list resource' in logs
     assert "Traceback" not in logs
+
+
+@pytest.fixture
+def shards_sim() -> Iterator[SimulatorProcess]:
+    """The simulator with one Zoom app (client id) per ZoomApp of the test."""
+    state = yaml.safe_load(DEFAULT_STATE.read_text())
+    template = next(a for a in state["apps"] if a["client_id"] == "demo-client")
+    for i in range(APPS):
+        app = copy.deepcopy(template)
+        app.update(client_id=f"shard-app-{i}", client_secret=f"shard-secret-{i}")
+        state["apps"].append(app)
+    with SimulatorProcess(state=state) as simulator:
+        yield simulator
+
+
+def _managed_apps(proc: OperatorProcess) -> int | None:
+    match = re.search(r"^zoom_operator_managed_apps(?:\{[^}]*\})? ([0-9.e+]+)$", proc.metrics(), re.MULTILINE)
+    return int(float(match.group(1))) if match else None
+
+
+def test_two_shards_split_the_apps_and_each_app_is_minted_once(
+    cluster: Cluster, shards_sim: SimulatorProcess, start_operator: Callable[..., OperatorProcess]
+) -> None:
+    docs: list[dict[str, Any]] = []
+    for i in range(APPS):
+        docs.append(
+            credentials_secret(
+                f"shard-app-{i}-zoom",
+                account_id="acc-demo",
+                client_id=f"shard-app-{i}",
+                client_secret=f"shard-secret-{i}",
+            )
+        )
+        docs.append(
+            zoomapp(f"shard-app-{i}", credentials=f"shard-app-{i}-zoom", base_url=shards_sim.base_url)
+        )
+    cluster.apply(docs)
+    uids = [cluster.zoomapp(f"shard-app-{i}")["metadata"]["uid"] for i in range(APPS)]
+    expected = [sum(in_shard(uid, index, 2) for uid in uids) for index in range(2)]
+
+    shards = [
+        start_operator("--shard", f"{i}/2", log_name=f"shard-{i}.log", allow=[shards_sim.base_url])
+        for i in range(2)
+    ]
+
+    for i in range(APPS):
+        cluster.wait_condition(f"shard-app-{i}", "Ready", "True", timeout=90)
+        assert cluster.secret_data(f"shard-app-{i}-token")
+    assert all(proc.process is not None and proc.process.poll() is None for proc in shards)
+    wait_for(
+        lambda: [_managed_apps(proc) for proc in shards] == expected,
+        timeout=30,
+        what=f"the shards managing {expected} apps, as shard_hash splits them",
+    )
+    issued = shards_sim.stats()["tokens_issued"]
+    assert issued == {f"shard-app-{i}": 1 for i in range(APPS)}, "each app minted by one shard, once"
 
 
 # ---- the gate off -------------------------------------------------------------------------------
