@@ -7,23 +7,10 @@ import logging
 import os
 import sys
 
+from zoom_operator.kube.sharding import check_shard_support, shard_selector
 from zoom_operator.spec import EndpointAllowlist
 
-SHARD_SPACE = 1 << 64
-
-
-def shard_selector(shard: str) -> str:
-    """`I/N` -> kopf's shardRange over ZoomApp uids; raises ValueError with a usable message."""
-    try:
-        index_text, count_text = shard.split("/")
-        index, count = int(index_text), int(count_text)
-    except ValueError:
-        raise ValueError(f"--shard {shard!r}: expected I/N such as 0/2") from None
-    if count < 1 or not 0 <= index < count:
-        raise ValueError(f"--shard {shard!r}: need 0 <= I < N")
-    start = index * SHARD_SPACE // count
-    end = (index + 1) * SHARD_SPACE // count
-    return f"shardRange(object.metadata.uid, '0x{start:016x}', '0x{end:016x}')"
+__all__ = ["run_operator", "shard_selector"]  # shard_selector: moved to kube/sharding.py
 
 
 def run_operator(args: argparse.Namespace) -> int:
@@ -41,6 +28,11 @@ def run_operator(args: argparse.Namespace) -> int:
             return 2
         # Before kopf or the kubernetes client are imported: the client reads $KUBECONFIG at import time.
         os.environ["KUBECONFIG"] = os.path.abspath(args.kubeconfig)
+    if selector:
+        problem = check_shard_support(args.kubeconfig, selector, args.namespace)
+        if problem:  # kopf never starts, so nothing is minted
+            print(f"zoom-operator run: {problem}", file=sys.stderr)
+            return 1
 
     import kopf
 
