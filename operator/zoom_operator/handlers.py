@@ -23,12 +23,14 @@ from kopf._core.engines.daemons import DaemonsMemory
 from kopf._core.reactor.inventory import ResourceMemories
 
 from zoom_operator.kube.api import KubeApi, ObjectRef, load_api_client
+from zoom_operator.kube.credentials import CREDENTIALS_LABEL_VALUE
+from zoom_operator.kube.sharding import SHARD_LABEL, bucket_selector, shard_bucket
 from zoom_operator.kube.status import Transition
 from zoom_operator.kube.token_secret import SECRET_KIND_LABEL, SECRET_KIND_TOKEN
 from zoom_operator.kube.watch import SecretWatch
 from zoom_operator.metrics import Metrics
 from zoom_operator.scheduler import Scheduler
-from zoom_operator.spec import EndpointAllowlist, Endpoints
+from zoom_operator.spec import DEFAULT_S2S_PRIVILEGE, EndpointAllowlist, Endpoints
 from zoom_operator.worker import RENEW_NOW_ANNOTATION, AppWorker, ClientIdRegistry, WorkerConfig, WorkerView
 from zoom_operator.zoom.client import ZoomClient
 from zoom_operator.zoom.outcomes import TokenOutcome
@@ -43,12 +45,13 @@ class OperatorOptions:
 
     metrics_port: int | None = 8080
     kubeconfig: str | None = None
-    s2s_privilege: str = "ServerToServerOAuthApp:Edit"
+    s2s_privilege: str = DEFAULT_S2S_PRIVILEGE
     shard_selector: str | None = None
     allowlist: EndpointAllowlist = field(default_factory=EndpointAllowlist)
     kube_workers: int = 8
     peering_name: str | None = None
     namespaces: list[str] = field(default_factory=list)  # empty: cluster-wide
+    shard: tuple[int, int] | None = None  # (index, count) of --shard I/N
     max_concurrent_steps: int = 128
 
 
@@ -66,8 +69,12 @@ class Runtime:
     bodies: dict[ObjectRef, dict[str, Any]] = field(default_factory=dict)  # slim ZoomApps
     zoom_clients: dict[Endpoints, ZoomClient] = field(default_factory=dict)
     secret_users: dict[ObjectRef, set[ObjectRef]] = field(default_factory=dict)  # Secret -> ZoomApps
-    app_secrets: dict[ObjectRef, tuple[ObjectRef, ...]] = field(default_factory=dict)  # ZoomApp -> Secrets
+    # ZoomApp -> (its credentials Secret, its token Secret)
+    app_secrets: dict[ObjectRef, tuple[ObjectRef | None, ObjectRef | None]] = field(default_factory=dict)
     secret_watch: SecretWatch | None = None
+    selector_kinds: dict[str, frozenset[str]] = field(default_factory=dict)  # which Secrets each watch sees
+    reporter: _Reporter | None = None
+    config: WorkerConfig | None = None
     # kopf's Event queue, as its handlers see it: the scheduler's steps post Events through it too
     event_queue: tuple[Any, asyncio.AbstractEventLoop] | None = None
 
@@ -191,11 +198,18 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     rt = _runtime = Runtime(options=options, kube=kube, http=http, metrics=metrics, scheduler=scheduler)
     scheduler.start()
     exact = [ns for ns in options.namespaces if not _is_pattern(ns)]
+    rt.reporter = _Reporter(metrics)
+    rt.config = WorkerConfig(
+        s2s_privilege=options.s2s_privilege,
+        allowlist=options.allowlist,
+        shard_labels=lambda uid: {SHARD_LABEL: shard_bucket(uid)},
+    )
+    rt.selector_kinds = _secret_selectors(options.shard)
     rt.secret_watch = SecretWatch(
         kube,
         # a namespace pattern (kopf glob) needs a cluster-wide watch, filtered here
         namespaces=exact if exact and len(exact) == len(options.namespaces) else None,
-        selectors=[SECRET_KIND_LABEL],
+        selectors=list(rt.selector_kinds),
         on_event=_secret_event,
         on_relist=_secrets_relisted,
     )
@@ -249,9 +263,9 @@ async def zoomapp_changed(*, body: kopf.Body, name: str, namespace: str | None, 
             body=lambda: rt.bodies.get(ref) or slim,
             kube=rt.kube,
             zoom=rt.zoom,
-            reporter=_Reporter(rt.metrics),
+            reporter=rt.reporter or _Reporter(rt.metrics),
             registry=rt.registry,
-            config=WorkerConfig(s2s_privilege=rt.options.s2s_privilege, allowlist=rt.options.allowlist),
+            config=rt.config,
             waker=rt.scheduler.wake,
         )
         rt.workers[ref] = worker
@@ -306,24 +320,42 @@ def _secret_event(kind: str, secret: Mapping[str, Any]) -> None:
 
 
 def _secrets_relisted(namespace: str | None, selector: str, listed: frozenset[tuple[str, str]]) -> None:
-    """After a (re)list, a served app's Secret that is not there was deleted while nobody watched."""
+    """After a (re)list, a served app's Secret that this watch covers and that is not there was deleted
+    (or lost its labels) while nobody watched: its app checks it."""
     rt = _runtime
     if rt is None:
         return
-    for secret, apps in list(rt.secret_users.items()):
-        if (namespace is not None and secret.namespace != namespace) or (
-            secret.namespace,
-            secret.name,
-        ) in listed:
+    kinds = rt.selector_kinds.get(selector, frozenset())
+    for app, secrets in list(rt.app_secrets.items()):
+        worker = rt.workers.get(app)
+        if worker is None or (namespace is not None and app.namespace != namespace):
             continue
-        for app in list(apps):
-            worker = rt.workers.get(app)
-            if worker is None:
-                continue
-            if secret.name == _secret_names(app.name, rt.bodies.get(app) or {})[1]:
-                worker.token_secret_event(None)
-            else:
-                worker.credentials_event(None)
+        credentials, token = secrets
+        if (
+            "credentials" in kinds
+            and credentials is not None
+            and (credentials.namespace, credentials.name) not in listed
+        ):
+            worker.credentials_event(None)
+        if "token" in kinds and token is not None and (token.namespace, token.name) not in listed:
+            worker.token_secret_event(None)
+
+
+def _secret_selectors(shard: tuple[int, int] | None) -> dict[str, frozenset[str]]:
+    """The label selectors of the Secret watch, and which of an app's Secrets each one covers.
+
+    Unsharded: one watch on the label key both kinds carry. Sharded: the token Secrets the operator
+    writes carry the owning app's shard bucket (`kube/sharding.py`), so a shard watches only its own;
+    credentials Secrets are the users' (the operator never labels them), so every shard watches all
+    of them and drops the events of apps it does not serve (they change on rotations only).
+    """
+    buckets = bucket_selector(*shard) if shard is not None else None
+    if buckets is None:
+        return {SECRET_KIND_LABEL: frozenset({"credentials", "token"})}
+    return {
+        f"{SECRET_KIND_LABEL}={CREDENTIALS_LABEL_VALUE}": frozenset({"credentials"}),
+        f"{SECRET_KIND_LABEL}={SECRET_KIND_TOKEN},{buckets}": frozenset({"token"}),
+    }
 
 
 def _is_pattern(namespace: str) -> bool:
@@ -373,14 +405,17 @@ def _secret_names(name: str, body: Mapping[str, Any]) -> tuple[str, str]:
 
 def _index_secrets(rt: Runtime, app: ObjectRef, body: Mapping[str, Any]) -> None:
     _unindex_secrets(rt, app)
-    secrets = tuple(ObjectRef(app.namespace, n) for n in _secret_names(app.name, body) if n)
-    rt.app_secrets[app] = secrets
-    for secret in secrets:
-        rt.secret_users.setdefault(secret, set()).add(app)
+    credentials, token = (ObjectRef(app.namespace, n) if n else None for n in _secret_names(app.name, body))
+    rt.app_secrets[app] = (credentials, token)
+    for secret in (credentials, token):
+        if secret is not None:
+            rt.secret_users.setdefault(secret, set()).add(app)
 
 
 def _unindex_secrets(rt: Runtime, app: ObjectRef) -> None:
-    for secret in rt.app_secrets.pop(app, ()):
+    for secret in rt.app_secrets.pop(app, (None, None)):
+        if secret is None:
+            continue
         apps = rt.secret_users.get(secret)
         if apps is not None:
             apps.discard(app)

@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 
-from zoom_operator.kube.sharding import check_shard_support, shard_selector
+from zoom_operator.kube.sharding import check_shard_support, parse_shard, shard_selector
 from zoom_operator.spec import EndpointAllowlist
 
 __all__ = ["run_operator", "shard_selector"]  # shard_selector: moved to kube/sharding.py
@@ -46,6 +46,7 @@ def run_operator(args: argparse.Namespace) -> int:
     handlers.OPTIONS.kube_workers = args.kube_workers
     handlers.OPTIONS.peering_name = args.peering
     handlers.OPTIONS.namespaces = list(args.namespace)
+    handlers.OPTIONS.shard = parse_shard(args.shard) if args.shard else None
     kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.PLAIN)
     logging.getLogger("zoom_operator").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     logging.getLogger("zoom_operator").info(
