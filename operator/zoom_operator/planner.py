@@ -198,6 +198,10 @@ def on_minted(
     at = record.at
     state.add_mint(record)
     state.zoom_retry_after = None
+    if not isinstance(outcome, Transient | RateLimited) and not (
+        isinstance(outcome, ClientRejected) and outcome.error == "invalid_client"
+    ):
+        state.prior_invalid_client = 0  # another answer: the streak from before the restart has ended
     if isinstance(outcome, TokenIssued):
         state.attempt = 0
         state.retry_at = None
@@ -212,7 +216,7 @@ def on_minted(
         state.probe_due = at  # prove every new token at once (after a failed write: once stored)
         return None
     if isinstance(outcome, ClientRejected) and outcome.error == "invalid_client":
-        streak = invalid_client_answers(state.mints)
+        streak = invalid_client_answers(state.mints, state.prior_invalid_client)
         if streak >= tuning.invalid_client_threshold:
             state.blocked_fingerprint = credentials_fingerprint
             return f"Zoom rejected the client credentials {streak} times"
@@ -247,7 +251,11 @@ def on_probed(
         )
         state.probe_due = min(state.probe_due, max(retry, at + PROBE_RETRY_FLOOR))
     state.add_probe(record, fresh_token_seconds=tuning.fresh_token_seconds)
-    fresh_streak = rejected_fresh_tokens(state.probes, tuning.fresh_token_seconds)
+    if not isinstance(outcome, Unauthorized | Transient | RateLimited):
+        state.prior_fresh_rejections = 0  # proven valid: the streak from before the restart has ended
+    fresh_streak = rejected_fresh_tokens(
+        state.probes, tuning.fresh_token_seconds, state.prior_fresh_rejections
+    )
     if isinstance(outcome, Unauthorized) and fresh_streak < spec.unauthorized_threshold:
         # the verdict must rest on fresh tokens: mint again (within budget) and probe that one
         state.verify_at = at + (VERIFY_FRESH_AFTER if fresh_streak else timedelta(0))

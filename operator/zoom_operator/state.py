@@ -54,7 +54,9 @@ class AppState:
     verify_at: datetime | None = None  # a fresh token is wanted to verify a rejection
     mint_requested: bool = False  # renew-now or new credentials: mint at the first allowed moment
     blocked_fingerprint: str | None = None  # invalid_client with these credentials: wait for a change
-    pending_rejection: tuple[str, tuple[MintRecord, ...]] | None = None  # from status, until creds read
+    # from status, until the credentials are read: (their fingerprint, the last rejection, the count before)
+    pending_rejection: tuple[str, tuple[MintRecord, ...], int] | None = None
+    prior_invalid_client: int = 0  # invalid_client answers before the records (restored from status)
 
     # One minter per app: the API server's resourceVersion arbitrates between processes.
     resource_version: str | None = None
@@ -66,6 +68,7 @@ class AppState:
     probe_due: datetime | None = None
     last_probe_at: datetime | None = None
     consecutive_unauthorized: int = 0
+    prior_fresh_rejections: int = 0  # fresh tokens rejected before the records (restored from status)
 
     # The owner.
     owner: OwnerFacts | None = None

@@ -209,7 +209,9 @@ class StatusWriter(TokenSecretKeeper):
         now: datetime,
     ) -> None:
         st = self.state
-        st.consecutive_unauthorized = dx.rejected_fresh_tokens(st.probes, self._config.fresh_token_seconds)
+        st.consecutive_unauthorized = dx.rejected_fresh_tokens(
+            st.probes, self._config.fresh_token_seconds, st.prior_fresh_rejections
+        )
         status = render_status(st, spec, generation, diagnosis, now)
         previous_conditions = (st.last_status or {}).get("conditions")
         if status_changed(st.last_status, status):

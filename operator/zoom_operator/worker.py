@@ -228,13 +228,14 @@ class AppWorker(StatusWriter):
         credentials_changed = await self._refresh_credentials(spec, now, force="credentials" in reasons)
         creds = st.credentials
         if st.pending_rejection is not None and isinstance(creds, Credentials):
-            fingerprint, rejected = st.pending_rejection
+            fingerprint, rejected, prior = st.pending_rejection
             st.pending_rejection = None
             if fingerprint == creds.fingerprint:  # still the credentials Zoom rejected before the restart
                 # The flag stands on what status remembers, but minting is not blocked on it: the next
                 # token request re-proves it (one more invalid_client completes the streak) or clears it.
                 for record in rejected:
                     st.add_mint(record)
+                st.prior_invalid_client = prior
         duplicate_of: ObjectRef | None = None
         if st.conflict is None and isinstance(creds, Credentials):
             duplicate_of = self._claim(creds, meta, proven=st.proven_client_id == creds.client_id_fingerprint)
@@ -352,7 +353,7 @@ class AppWorker(StatusWriter):
         if isinstance(fresh, Credentials) and not first:
             changed = not isinstance(old, Credentials) or old.fingerprint != fresh.fingerprint
             if changed:
-                st.mints = ()  # outcomes of the old credentials say nothing about the new ones
+                st.mints, st.prior_invalid_client = (), 0  # the old credentials' answers say nothing now
             return changed
         return False
 
@@ -515,6 +516,8 @@ class AppWorker(StatusWriter):
             s2s_privilege=self._config.s2s_privilege,
             fresh_token_seconds=self._config.fresh_token_seconds,
             invalid_client_threshold=self._config.invalid_client_threshold,
+            prior_fresh_rejections=st.prior_fresh_rejections,
+            prior_invalid_client=st.prior_invalid_client,
         )
 
     def _describe_other(self, other: ObjectRef) -> str:

@@ -16,6 +16,14 @@ PURE_MODULES = [
     "zoom_operator.zoom.mapping",
     "zoom_operator.zoom.paths",
     "zoom_operator.kube.refs",
+    "zoom_operator.kube.status",
+    "zoom_operator.kube.token_secret",
+    "zoom_operator.kube.credentials",
+    "zoom_operator.state",
+    "zoom_operator.planner",
+    "zoom_operator.executors",
+    "zoom_operator.scheduler",
+    "zoom_operator.registry",
 ]
 """Modules that must import without the I/O libraries; add new pure modules here."""
 

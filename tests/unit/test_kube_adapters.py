@@ -193,6 +193,8 @@ def test_restart_restores_the_fresh_token_rejections_behind_a_raised_flag() -> N
     evidence = restore_evidence(status, token_issued_at=issued, fresh_token_seconds=60, now=NOW)
     assert all(isinstance(p.outcome, Unauthorized) for p in evidence.probes)
     assert evidence.probes[-1].token_issued_at == issued
+    assert len(evidence.probes) == 1, "the last probe as status shows it, no invented records"
+    assert evidence.prior_fresh_rejections == 3  # a 401 on a 25-minute-old token does not count itself
     snapshot = dx.Snapshot(
         now=NOW,
         spec=_spec(),
@@ -202,6 +204,7 @@ def test_restart_restores_the_fresh_token_rejections_behind_a_raised_flag() -> N
             issued_at=issued, expires_at=issued + timedelta(hours=1), scopes=frozenset(), owner_uid=None
         ),
         probes=evidence.probes,
+        prior_fresh_rejections=evidence.prior_fresh_rejections,
     )
     assert dx.fresh_unauthorized_streak(snapshot) == 3
 
@@ -223,7 +226,10 @@ def test_restart_restores_client_rejections_for_the_same_credentials() -> None:
     status = {"credentials": {"rejected": render_rejection("fp-1", [rejection, rejection], NOW)}}
     evidence = restore_evidence(status, token_issued_at=None, fresh_token_seconds=60, now=NOW)
     assert evidence.rejected_fingerprint == "fp-1"
-    assert [r.outcome for r in evidence.rejected_mints] == [rejection, rejection]
+    # the last rejection as status shows it, and the one before it as a count (no invented records)
+    assert [r.outcome for r in evidence.rejected_mints] == [rejection]
+    assert evidence.prior_invalid_client == 1
+    assert dx.invalid_client_answers(evidence.rejected_mints, evidence.prior_invalid_client) == 2
 
 
 def test_restore_drops_evidence_dated_in_the_future_and_bounds_counts() -> None:
@@ -243,6 +249,7 @@ def test_restore_drops_evidence_dated_in_the_future_and_bounds_counts() -> None:
     status["lastProbe"]["at"] = "2026-11-29T11:55:00Z"
     bounded = restore_evidence(status, token_issued_at=issued, fresh_token_seconds=60, now=NOW)
     assert len(bounded.probes) <= 13
+    assert bounded.prior_fresh_rejections <= 12
 
 
 def test_a_later_expiry_written_beside_a_jwt_never_outlives_its_exp_claim() -> None:

@@ -127,6 +127,10 @@ class Snapshot:
     s2s_privilege: str = DEFAULT_S2S_PRIVILEGE
     fresh_token_seconds: int = 60  # a probe is on a "fresh" token when probe.at - token_issued_at < this
     invalid_client_threshold: int = 2
+    # Streaks that status remembers from before a restart: counted on when the records run out first
+    # (the records hold only what this process saw; status holds the count, not invented records).
+    prior_fresh_rejections: int = 0
+    prior_invalid_client: int = 0
 
     def __post_init__(self) -> None:
         if self.now.tzinfo is None:
@@ -214,16 +218,19 @@ def _probe_is_user_lookup(s: Snapshot) -> bool:
 
 def fresh_unauthorized_streak(snapshot: Snapshot) -> int:
     """`rejected_fresh_tokens` of the snapshot's probes."""
-    return rejected_fresh_tokens(snapshot.probes, snapshot.fresh_token_seconds)
+    return rejected_fresh_tokens(
+        snapshot.probes, snapshot.fresh_token_seconds, snapshot.prior_fresh_rejections
+    )
 
 
-def rejected_fresh_tokens(probes: Sequence[ProbeRecord], fresh_token_seconds: int) -> int:
+def rejected_fresh_tokens(probes: Sequence[ProbeRecord], fresh_token_seconds: int, prior: int = 0) -> int:
     """How many distinct freshly minted tokens Zoom rejected in a row, most recent first.
 
     A 401 on a token minted less than `fresh_token_seconds` before the probe counts once per token.
     401s on older tokens and the 401s that name their own cause ("Access token is expired", token sent
     in the query string) are no evidence either way, nor are Transient and RateLimited outcomes: they
-    are skipped. Any answer that proves a token valid ends the streak.
+    are skipped. Any answer that proves a token valid ends the streak; `prior` counts on when the
+    records run out before one does.
     """
     rejected_tokens: set[datetime] = set()
     for probe in reversed(probes):
@@ -231,30 +238,31 @@ def rejected_fresh_tokens(probes: Sequence[ProbeRecord], fresh_token_seconds: in
         if _is_transient(outcome):
             continue
         if not isinstance(outcome, Unauthorized):
-            break
+            return len(rejected_tokens)
         fresh = 0 <= (probe.at - probe.token_issued_at).total_seconds() < fresh_token_seconds
         if not (outcome.token_expired or outcome.token_in_query) and fresh:
             rejected_tokens.add(probe.token_issued_at)
-    return len(rejected_tokens)
+    return len(rejected_tokens) + prior
 
 
 def invalid_client_streak(snapshot: Snapshot) -> int:
     """`invalid_client_answers` of the snapshot's mints."""
-    return invalid_client_answers(snapshot.mints)
+    return invalid_client_answers(snapshot.mints, snapshot.prior_invalid_client)
 
 
-def invalid_client_answers(mints: Sequence[MintRecord]) -> int:
+def invalid_client_answers(mints: Sequence[MintRecord], prior: int = 0) -> int:
     """How many of the most recent token requests Zoom answered `invalid_client` in a row (Transient
-    and RateLimited outcomes skipped; any other answer ends the streak)."""
+    and RateLimited outcomes skipped; any other answer ends the streak; `prior` counts on when the
+    records run out before one does)."""
     streak = 0
     for mint in reversed(mints):
         outcome = mint.outcome
         if _is_transient(outcome):
             continue
         if not (isinstance(outcome, ClientRejected) and outcome.error == "invalid_client"):
-            break
+            return streak
         streak += 1
-    return streak
+    return streak + prior
 
 
 def _latest_minted(s: Snapshot) -> tuple[datetime, frozenset[str]] | None:

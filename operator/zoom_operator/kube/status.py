@@ -97,10 +97,12 @@ class RestoredEvidence:
     Unknown until the next probe.
     """
 
-    probes: tuple[ProbeRecord, ...] = ()
+    probes: tuple[ProbeRecord, ...] = ()  # the last probe, as status shows it
     owner: OwnerFacts | None = None
-    rejected_mints: tuple[MintRecord, ...] = ()
+    rejected_mints: tuple[MintRecord, ...] = ()  # the last token request Zoom rejected
     rejected_fingerprint: str | None = None
+    prior_fresh_rejections: int = 0  # fresh tokens rejected in a row before the last probe
+    prior_invalid_client: int = 0  # invalid_client answers in a row before the last rejection
 
 
 MAX_RESTORED_REJECTIONS = 12  # never more than the worker's history holds
@@ -112,21 +114,27 @@ def restore_evidence(
     """Status can be edited while the operator is down: evidence dated after `now` is dropped and counts
     are bounded, so an edit cannot stall the app; a flag restored from status stands only until the next
     probe or mint proves or clears it."""
+    probes, prior_fresh = _restore_probes(status, token_issued_at, fresh_token_seconds, now)
+    rejected, prior_invalid = _restore_rejections(status, now)
     return RestoredEvidence(
-        probes=_restore_probes(status, token_issued_at, fresh_token_seconds, now),
+        probes=probes,
         owner=_restore_owner(status, now),
-        rejected_mints=_restore_rejections(status, now),
+        rejected_mints=rejected,
         rejected_fingerprint=_str(
             (_mapping(status.get("credentials")).get("rejected") or {}).get("fingerprint")
         ),
+        prior_fresh_rejections=prior_fresh,
+        prior_invalid_client=prior_invalid,
     )
 
 
-def render_rejection(fingerprint: str, rejections: Sequence[ClientRejected], at: datetime) -> dict[str, Any]:
+def render_rejection(
+    fingerprint: str, rejections: Sequence[ClientRejected], at: datetime, *, prior: int = 0
+) -> dict[str, Any]:
     last = rejections[-1]
     return {
         "fingerprint": fingerprint,
-        "count": len(rejections),
+        "count": len(rejections) + prior,
         "error": last.error,
         "reason": last.reason[:200],
         "at": rfc3339(at),
@@ -135,11 +143,12 @@ def render_rejection(fingerprint: str, rejections: Sequence[ClientRejected], at:
 
 def _restore_probes(
     status: Mapping[str, Any], token_issued_at: datetime | None, fresh_token_seconds: int, now: datetime
-) -> tuple[ProbeRecord, ...]:
+) -> tuple[tuple[ProbeRecord, ...], int]:
+    """The last probe as status shows it, and how many fresh tokens were rejected in a row before it."""
     probe = _mapping(status.get("lastProbe"))
     at = parse_rfc3339(probe.get("at"))
     if token_issued_at is None or at is None or at < token_issued_at or at > now:
-        return ()
+        return (), 0
     http_status = probe.get("httpStatus")
     code = probe.get("zoomCode") if isinstance(probe.get("zoomCode"), int) else None
     message = str(probe.get("message") or "")
@@ -153,19 +162,14 @@ def _restore_probes(
     elif http_status == 401:
         outcome = Unauthorized(code=code, message=message)
     else:
-        return ()  # an outage or an odd answer: no evidence; the worker probes again at once
-    records = []
+        return (), 0  # an outage or an odd answer: no evidence; the worker probes again at once
+    prior = 0
     if isinstance(outcome, Unauthorized):
         count = status.get("consecutiveUnauthorized")
         rejected = min(count, MAX_RESTORED_REJECTIONS) if isinstance(count, int) and count > 0 else 0
         fresh = (at - token_issued_at).total_seconds() < fresh_token_seconds
-        # one record per fresh token Zoom rejected, as the streak counts distinct tokens
-        for index in range(rejected - (1 if fresh else 0)):
-            records.append(
-                ProbeRecord(at=at, token_issued_at=at - timedelta(microseconds=index + 1), outcome=outcome)
-            )
-    records.append(ProbeRecord(at=at, token_issued_at=token_issued_at, outcome=outcome))
-    return tuple(records)
+        prior = max(rejected - (1 if fresh else 0), 0)  # the last probe counts itself when fresh
+    return (ProbeRecord(at=at, token_issued_at=token_issued_at, outcome=outcome),), prior
 
 
 def _restore_owner(status: Mapping[str, Any], now: datetime) -> OwnerFacts | None:
@@ -190,18 +194,19 @@ def _restore_owner(status: Mapping[str, Any], now: datetime) -> OwnerFacts | Non
     return OwnerFacts(source=source, checked_at=checked_at, lookup=user, role=None)
 
 
-def _restore_rejections(status: Mapping[str, Any], now: datetime) -> tuple[MintRecord, ...]:
+def _restore_rejections(status: Mapping[str, Any], now: datetime) -> tuple[tuple[MintRecord, ...], int]:
+    """The last rejected token request as status shows it, and how many came before it in a row."""
     rejected = _mapping(_mapping(status.get("credentials")).get("rejected"))
     at = parse_rfc3339(rejected.get("at"))
     count = rejected.get("count")
     if at is None or at > now or not isinstance(count, int) or count < 1:
-        return ()
+        return (), 0
     outcome = ClientRejected(
         error=str(rejected.get("error") or "invalid_client"),
         reason=str(rejected.get("reason") or ""),
         http_status=400,
     )
-    return tuple(MintRecord(at=at, outcome=outcome) for _ in range(min(count, 10)))
+    return (MintRecord(at=at, outcome=outcome),), min(count, 10) - 1
 
 
 def _mapping(value: object) -> Mapping[str, Any]:
@@ -269,8 +274,12 @@ def render_status(
         }
         rejections = trailing_rejections(state.mints)
         if rejections:
+            reached_start = not any(isinstance(m.outcome, TokenIssued) for m in state.mints)
             status["credentials"]["rejected"] = render_rejection(
-                creds.fingerprint, rejections, state.mints[-1].at
+                creds.fingerprint,
+                rejections,
+                state.mints[-1].at,
+                prior=state.prior_invalid_client if reached_start else 0,
             )
     return status
 
@@ -398,9 +407,14 @@ def restore_state(
         now=now,
     )
     state.probes = tuple(evidence.probes)[-HISTORY:]
+    state.prior_fresh_rejections = evidence.prior_fresh_rejections
     state.owner = evidence.owner
     if evidence.rejected_fingerprint and evidence.rejected_mints:
-        state.pending_rejection = (evidence.rejected_fingerprint, evidence.rejected_mints)
+        state.pending_rejection = (
+            evidence.rejected_fingerprint,
+            evidence.rejected_mints,
+            evidence.prior_invalid_client,
+        )
     handled = token_status.get("renewRequestHandled")
     state.handled_renew_request = handled if isinstance(handled, str) else None
     last_probe = parse_rfc3339(_mapping(status.get("lastProbe")).get("at"))
