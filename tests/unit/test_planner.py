@@ -176,7 +176,7 @@ def test_a_token_is_proven_at_once_and_an_outage_backs_off() -> None:
 
 def test_rate_limited_token_requests_wait_for_retry_after() -> None:
     st = state()
-    limited = RateLimited(retry_after=T0 + s(90), limit_type="QPS", category=None, message="Too many requests")
+    limited = RateLimited(retry_after=T0 + s(90), limit_type="QPS", category=None, message="Too many")
     planner.on_minted(
         st,
         spec(),
