@@ -23,6 +23,7 @@ from zoom_operator.diagnosis import (
     TokenSecretConflict,
 )
 from zoom_operator.kube.credentials import Credentials
+from zoom_operator.kube.token_secret import Imprint
 from zoom_operator.schedule import MintBudget, renew_at
 from zoom_operator.zoom.outcomes import RateLimited, TokenIssued, Transient, Unauthorized
 
@@ -40,7 +41,7 @@ class AppState:
     token: TokenIssued | None = None
     token_unsaved: bool = False  # minted but not yet in the Secret (the write failed)
     token_secret_name: str | None = None  # where the current token is written
-    token_expected: dict[str, Any] | None = None  # the token Secret as last rendered
+    token_expected: Imprint | None = None  # what the token Secret was last rendered to hold
     previous_scopes: frozenset[str] | None = None  # the last scopes that held everything required
     proven_client_id: str | None = None  # fingerprint of the client ID our token was minted with
 

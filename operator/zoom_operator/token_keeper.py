@@ -20,6 +20,7 @@ from zoom_operator.kube.token_secret import (
     UNMAINTAINED_ANNOTATION,
     client_id_fingerprint,
     controller_of,
+    imprint,
     is_intact,
     is_owned_by,
     read_stored_token,
@@ -166,7 +167,7 @@ class TokenSecretKeeper:
                     if error.status == 409:
                         continue
                     raise
-                state.token, state.token_expected, state.token_unsaved = token, rendered, False
+                state.token, state.token_expected, state.token_unsaved = token, imprint(rendered), False
                 state.token_secret_name = ref.name
                 return
             existing = read_stored_token(live)
@@ -181,7 +182,7 @@ class TokenSecretKeeper:
                 if error.status == 409:
                     continue
                 raise
-            state.token, state.token_expected, state.token_unsaved = token, rendered, False
+            state.token, state.token_expected, state.token_unsaved = token, imprint(rendered), False
             state.token_secret_name = ref.name
             return
         raise KubeError(409, "Conflict", f"token Secret {ref} kept changing while being written")
@@ -190,7 +191,8 @@ class TokenSecretKeeper:
         self, body: Mapping[str, Any], spec: ZoomAppSpec, token: TokenIssued, live: Mapping[str, Any]
     ) -> None:
         state = self.state
-        state.token, state.token_expected, state.token_unsaved = token, self._render(body, spec, token), False
+        state.token, state.token_expected = token, imprint(self._render(body, spec, token))
+        state.token_unsaved = False
         state.token_secret_name = spec.token_secret.name
         recorded = client_id_fingerprint(live)
         if recorded is not None:

@@ -37,7 +37,8 @@ from zoom_operator.kube.status import (
 )
 from zoom_operator.kube.token_secret import (
     client_id_fingerprint,
-    is_intact,
+    imprint,
+    matches,
     parse_rfc3339,
     read_stored_token,
 )
@@ -168,7 +169,7 @@ class AppWorker(StatusWriter):
     def token_secret_event(self, secret: Mapping[str, Any] | None) -> None:
         """The token Secret changed (None: deleted); wake only if it no longer holds what was written."""
         expected = self.state.token_expected
-        if secret is None or expected is None or not is_intact(secret, expected):
+        if secret is None or expected is None or not matches(secret, expected):
             self.wake("token_secret")
 
     @property
@@ -315,7 +316,7 @@ class AppWorker(StatusWriter):
                 st.token = stored
                 st.token_secret_name = name
                 st.proven_client_id = client_id_fingerprint(secret)
-                st.token_expected = self._render(body, spec, stored)
+                st.token_expected = imprint(self._render(body, spec, stored))
                 break
         else:
             if st.conflict is None and not names[1:]:
