@@ -50,7 +50,7 @@ class StatusGateway(Protocol):
     ) -> dict[str, Any]: ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class WorkerView:
     """What the reporter may know of a worker after a step (no token values)."""
 

@@ -38,7 +38,7 @@ from zoom_operator.zoom.outcomes import (
 from zoom_operator.zoom.paths import is_user_path
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Condition:
     type: str
     status: ConditionStatus
@@ -46,7 +46,7 @@ class Condition:
     message: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MintRecord:
     """One token request and its outcome."""
 
@@ -54,7 +54,7 @@ class MintRecord:
     outcome: TokenOutcome
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ProbeRecord:
     """One probe call; `token_issued_at` says which token was probed."""
 
@@ -63,7 +63,7 @@ class ProbeRecord:
     outcome: ApiOutcome
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TokenFacts:
     """The token currently in the token Secret (never its value)."""
 
@@ -73,7 +73,7 @@ class TokenFacts:
     owner_uid: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OwnerFacts:
     """What a lookup of the app owner found: via the app's own token (`token`), the probe's answer
     (`probe`), or the auditor app (`auditor`). `lookup` is None when it was not looked up or the lookup
@@ -85,7 +85,7 @@ class OwnerFacts:
     role: ZoomRole | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CredentialsProblem:
     """Why the credentials Secret cannot be used; the message (built by the operator) names Secret and key."""
 
@@ -97,7 +97,7 @@ class CredentialsProblem:
             raise ValueError(f"reason must be {READY_CREDENTIALS_MISSING} or {READY_CREDENTIALS_INVALID}")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TokenSecretConflict:
     """The Secret `spec.tokenSecret.name` names exists and is not this ZoomApp's own."""
 
@@ -105,7 +105,7 @@ class TokenSecretConflict:
     controller: str | None = None  # the ZoomApp (same namespace) that controls it, if one does
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """Everything the rules may look at. Records are oldest first; `mints` holds only attempts made
     since the credentials last changed."""
@@ -137,7 +137,7 @@ class Snapshot:
             raise ValueError("Snapshot.now must be timezone-aware (UTC)")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Verdict:
     """What a rule decided; the chain it belongs to supplies the condition type."""
 
@@ -146,7 +146,7 @@ class Verdict:
     message: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Diagnosis:
     ready: Condition
     secret_rotation_required: Condition

@@ -27,7 +27,7 @@ CREDENTIALS_LABEL_VALUE: Final = "true"
 MAX_VALUE_BYTES: Final = 4096
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Credentials:
     account_id: str
     client_id: str

@@ -19,7 +19,7 @@ EVENTS_SCOPE_MISSING_CODE: Final = 104
 SCOPE_MISSING_CODES: Final = frozenset({SCOPE_MISSING_CODE, EVENTS_SCOPE_MISSING_CODE})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TokenIssued:
     """`POST /oauth/token` answered 200 with a usable token."""
 
@@ -37,7 +37,7 @@ class TokenIssued:
         return (self.expires_at - self.issued_at).total_seconds()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ClientRejected:
     """The token endpoint refused the client: `invalid_client` (wrong or rotated secret, deactivated app),
     `unsupported_grant_type` (not an S2S app), or `invalid_request` (e.g. wrong account id)."""
@@ -48,7 +48,7 @@ class ClientRejected:
     tracking_id: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AppDisabled:
     """Zoom disabled the app (`The app has been disabled`, doc code 4717): only Zoom support can help."""
 
@@ -56,7 +56,7 @@ class AppDisabled:
     tracking_id: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OwnerMissing:
     """The token endpoint says the owner of the token does not exist (doc code 4735)."""
 
@@ -64,7 +64,7 @@ class OwnerMissing:
     tracking_id: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Unauthorized:
     """A REST call answered 401 (Zoom code 124 and friends)."""
 
@@ -81,7 +81,7 @@ class Unauthorized:
         return "query parameter" in self.message.lower()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ScopeMissing:
     """A REST call answered 400 code 4711 (or 104): the token is valid but lacks a scope the endpoint
     accepts. Zoom checks the token before the scopes, so this proves the token itself works."""
@@ -92,7 +92,7 @@ class ScopeMissing:
     tracking_id: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NotFound:
     """A REST call answered 404 (e.g. code 1001 user does not exist, 3001 meeting does not exist)."""
 
@@ -101,7 +101,7 @@ class NotFound:
     tracking_id: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RateLimited:
     """HTTP 429 from either endpoint. `retry_after` is parsed from Zoom's ISO-8601 `Retry-After`
     (or from `X-RateLimit-Reset` for per-second limits) when present."""
@@ -116,7 +116,7 @@ class RateLimited:
 TransientKind = Literal["server_error", "timeout", "connection", "malformed", "unexpected_status"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Transient:
     """No usable answer: 5xx, a timeout, a refused or dropped connection, or a body that is not what Zoom
     sends. Never evidence about credentials or owners."""
@@ -127,7 +127,7 @@ class Transient:
     tracking_id: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ApiError:
     """Any other 4xx REST answer (400 validation, 403, 409, ...), kept verbatim for the record."""
 
@@ -137,7 +137,7 @@ class ApiError:
     tracking_id: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ApiOk:
     """A 2xx REST answer."""
 
@@ -157,7 +157,7 @@ def zoom_code(outcome: TokenOutcome | ApiOutcome) -> int | None:
     return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ZoomUser:
     """The fields of `GET /v2/users/{userId}` that matter for diagnosing an owner."""
 
@@ -169,7 +169,7 @@ class ZoomUser:
     account_id: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ZoomRole:
     """The fields of `GET /v2/roles/{roleId}` that matter for diagnosing an owner."""
 
