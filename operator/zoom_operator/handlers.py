@@ -26,6 +26,7 @@ from zoom_operator.kube.api import KubeApi, ObjectRef, load_api_client
 from zoom_operator.kube.status import Transition
 from zoom_operator.kube.token_secret import SECRET_KIND_LABEL, SECRET_KIND_TOKEN
 from zoom_operator.kube.watch import SecretWatch
+from zoom_operator.logs import log_transition
 from zoom_operator.metrics import Metrics
 from zoom_operator.scheduler import Scheduler
 from zoom_operator.spec import EndpointAllowlist, Endpoints
@@ -50,6 +51,8 @@ class OperatorOptions:
     peering_name: str | None = None
     namespaces: list[str] = field(default_factory=list)  # empty: cluster-wide
     max_concurrent_steps: int = 128
+    summary_interval: float = 300.0  # seconds between summary log lines; 0: none
+    log_format: str = "plain"
 
 
 @dataclass
@@ -130,6 +133,9 @@ class _Reporter:
             type="Warning" if change.is_warning else "Normal",
             reason=condition.reason,
             message=f"{condition.type}={condition.status}: {condition.message}"[:1024],
+        )
+        log_transition(
+            str(ref), condition.type, condition.status, condition.reason, condition.message, change.is_warning
         )
 
     def warning(self, ref: ObjectRef, body: Mapping[str, Any], reason: str, message: str) -> None:
