@@ -19,6 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
+import threading
+import types
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -90,6 +93,28 @@ def configure_logging(*, verbose: bool, log_format: str) -> None:
         logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)
     logging.getLogger("zoom_operator").setLevel(logging.DEBUG if verbose else logging.INFO)
     logging.captureWarnings(True)  # Python warnings as log records: one JSON object per line stays true
+    if log_format == JSON:
+        # Uncaught exceptions as one record each, not as a multi-line traceback on stderr.
+        sys.excepthook = _log_uncaught
+        threading.excepthook = _log_uncaught_in_thread
+
+
+def _log_uncaught(
+    kind: type[BaseException], error: BaseException, traceback: types.TracebackType | None
+) -> None:
+    log.critical("uncaught exception: %s", error, exc_info=(kind, error, traceback))
+
+
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_value is None or issubclass(args.exc_type, SystemExit):
+        return
+    thread = args.thread.name if args.thread is not None else "?"
+    log.critical(
+        "uncaught exception in thread %s: %s",
+        thread,
+        args.exc_value,
+        exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+    )
 
 
 def log_settings(

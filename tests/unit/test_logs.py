@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sys
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -37,7 +39,9 @@ def _restore_logging() -> Iterator[None]:
         )
         for name in names
     }
+    hooks = (sys.excepthook, threading.excepthook)
     yield
+    sys.excepthook, threading.excepthook = hooks
     for name, (level, handlers, propagate) in saved.items():
         logger = logging.getLogger(name)
         logger.setLevel(level)
@@ -139,6 +143,26 @@ def test_json_keeps_exceptions_on_one_line(capsys: pytest.CaptureFixture[str]) -
     (line,) = capsys.readouterr().err.splitlines()
     record = json.loads(line)
     assert "RuntimeError: boom" in record["exc_info"]
+
+
+def test_json_logs_uncaught_exceptions_as_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging(verbose=False, log_format="json")
+
+    def fail() -> None:
+        raise RuntimeError("thread broke")
+
+    thread = threading.Thread(target=fail, name="worker-1")
+    thread.start()
+    thread.join()
+    try:
+        raise KeyError("main broke")
+    except KeyError as error:
+        sys.excepthook(KeyError, error, error.__traceback__)
+    records = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [r["level"] for r in records] == ["CRITICAL", "CRITICAL"]
+    assert records[0]["message"] == "uncaught exception in thread worker-1: thread broke"
+    assert "RuntimeError: thread broke" in records[0]["exc_info"]
+    assert "KeyError: 'main broke'" in records[1]["exc_info"]
 
 
 def test_unknown_format_is_refused() -> None:
