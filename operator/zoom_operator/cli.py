@@ -6,12 +6,23 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from zoom_operator.logs import LOG_FORMATS, PLAIN
 from zoom_operator.spec import (
     DEFAULT_ALLOWED_ENDPOINTS,
     DEFAULT_API_URL,
     DEFAULT_OAUTH_URL,
     DEFAULT_S2S_PRIVILEGE,
 )
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value >= 0:  # also NaN
+        raise argparse.ArgumentTypeError(f"{text!r}: expected 0 or more seconds")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,7 +110,28 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--kube-workers", type=int, default=8, help="threads for Kubernetes API calls (default: 8)"
     )
-    run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    logs = run.add_argument_group("logging")
+    logs.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="debug logs: a line per kopf handler run, per liveness probe and per Zoom request, "
+        "besides the default start-up, transitions, warnings, errors and summary lines",
+    )
+    logs.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default=PLAIN,
+        help="plain text, or one JSON object per line for log pipelines (default: %(default)s)",
+    )
+    logs.add_argument(
+        "--summary-interval",
+        type=_seconds,
+        default=300.0,
+        metavar="SECONDS",
+        help="log one summary line (apps, Ready, flags, mints, Zoom errors) this often; "
+        "0 turns it off (default: %(default)g)",
+    )
     return parser
 
 

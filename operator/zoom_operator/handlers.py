@@ -28,6 +28,7 @@ from zoom_operator.kube.sharding import SHARD_LABEL, bucket_selector, shard_buck
 from zoom_operator.kube.status import Transition
 from zoom_operator.kube.token_secret import SECRET_KIND_LABEL, SECRET_KIND_TOKEN
 from zoom_operator.kube.watch import SecretWatch
+from zoom_operator.logs import log_transition
 from zoom_operator.metrics import Metrics
 from zoom_operator.scheduler import Scheduler
 from zoom_operator.spec import DEFAULT_S2S_PRIVILEGE, EndpointAllowlist, Endpoints
@@ -53,6 +54,8 @@ class OperatorOptions:
     namespaces: list[str] = field(default_factory=list)  # empty: cluster-wide
     shard: tuple[int, int] | None = None  # (index, count) of --shard I/N
     max_concurrent_steps: int = 128
+    summary_interval: float = 300.0  # seconds between summary log lines; 0: none
+    log_format: str = "plain"
 
 
 @dataclass
@@ -137,6 +140,9 @@ class _Reporter:
             type="Warning" if change.is_warning else "Normal",
             reason=condition.reason,
             message=f"{condition.type}={condition.status}: {condition.message}"[:1024],
+        )
+        log_transition(
+            str(ref), condition.type, condition.status, condition.reason, condition.message, change.is_warning
         )
 
     def warning(self, ref: ObjectRef, body: Mapping[str, Any], reason: str, message: str) -> None:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 
 from zoom_operator.kube.sharding import check_shard_support, parse_shard, shard_selector
+from zoom_operator.logs import configure_logging, log_settings
 from zoom_operator.spec import EndpointAllowlist
 
 __all__ = ["run_operator", "shard_selector"]  # shard_selector: moved to kube/sharding.py
@@ -47,10 +47,23 @@ def run_operator(args: argparse.Namespace) -> int:
     handlers.OPTIONS.peering_name = args.peering
     handlers.OPTIONS.namespaces = list(args.namespace)
     handlers.OPTIONS.shard = parse_shard(args.shard) if args.shard else None
-    kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.PLAIN)
-    logging.getLogger("zoom_operator").setLevel(logging.DEBUG if args.verbose else logging.INFO)
-    logging.getLogger("zoom_operator").info(
-        "zoom-operator: endpoints allowed for ZoomApps: %s", allowlist.describe()
+    handlers.OPTIONS.summary_interval = args.summary_interval
+    handlers.OPTIONS.log_format = args.log_format
+    configure_logging(verbose=args.verbose, log_format=args.log_format)
+    log_settings(
+        namespaces=args.namespace,
+        standalone=args.standalone,
+        peering=args.peering,
+        priority=args.priority,
+        shard=args.shard,
+        allowed_endpoints=allowlist.describe(),
+        metrics_port=args.metrics_port or None,
+        liveness=args.liveness,
+        s2s_privilege=args.s2s_privilege,
+        kube_workers=args.kube_workers,
+        summary_interval=args.summary_interval,
+        log_format=args.log_format,
+        verbose=args.verbose,
     )
     kopf.run(
         standalone=args.standalone or None,

@@ -114,6 +114,7 @@ def test_kube_version_constraint(helm: Helm) -> None:
         (["--set", "crds.keep=yes-please"], "keep"),
         (["--set", "image.pullPolicy=Sometimes"], "pullPolicy"),
         (["--set", "watchNamespaces={Team_A}"], "watchNamespaces"),  # not a namespace name
+        (["--set", "logFormat=yaml"], "logFormat"),
     ],
 )
 def test_values_schema_rejects_unknown_keys_and_wrong_types(
@@ -245,6 +246,14 @@ def test_scheduling_and_image_values_reach_the_pod(render: Render) -> None:
     assert pod["spec"]["priorityClassName"] == "system-cluster-critical"
     assert c["args"][-1] == "--verbose"
     assert {"name": "HTTPS_PROXY", "value": "http://proxy:3128"} in c["env"]
+
+
+def test_log_values_reach_the_args(render: Render) -> None:
+    (deployment,) = workloads(render({"logFormat": "json", "verbose": True}))
+    args = container(deployment)["args"]
+    assert args[-2:] == ["--verbose", "--log-format=json"]
+    (deployment,) = workloads(render({"logFormat": "plain"}))
+    assert not [a for a in container(deployment)["args"] if a.startswith(("--log-format", "--verbose"))]
 
 
 def test_namespaced_mode_watches_and_grants_only_the_listed_namespaces(render: Render) -> None:

@@ -155,4 +155,7 @@ namespaced mode), then falls back to the CRDs present at start and the namespace
 {{- if .Values.verbose }}
 - --verbose
 {{- end }}
+{{- if ne .Values.logFormat "plain" }}
+- --log-format={{ .Values.logFormat }}
+{{- end }}
 {{- end -}}
