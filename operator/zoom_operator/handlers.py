@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,7 +29,7 @@ from zoom_operator.kube.sharding import SHARD_LABEL, bucket_selector, shard_buck
 from zoom_operator.kube.status import Transition
 from zoom_operator.kube.token_secret import SECRET_KIND_LABEL, SECRET_KIND_TOKEN
 from zoom_operator.kube.watch import SecretWatch
-from zoom_operator.logs import log_transition
+from zoom_operator.logs import Summary, SummaryCounts, log_transition
 from zoom_operator.metrics import Metrics
 from zoom_operator.scheduler import Scheduler
 from zoom_operator.spec import DEFAULT_S2S_PRIVILEGE, EndpointAllowlist, Endpoints
@@ -80,6 +81,7 @@ class Runtime:
     config: WorkerConfig | None = None
     # kopf's Event queue, as its handlers see it: the scheduler's steps post Events through it too
     event_queue: tuple[Any, asyncio.AbstractEventLoop] | None = None
+    summary_task: asyncio.Task[None] | None = None
 
     def zoom(self, endpoints: Endpoints) -> ZoomClient:
         client = self.zoom_clients.get(endpoints)
@@ -88,7 +90,7 @@ class Runtime:
                 oauth_url=endpoints.oauth_url,
                 api_url=endpoints.api_url,
                 http=self.http,
-                observer=self.metrics.zoom_request,
+                observer=self.reporter.zoom_request if self.reporter else self.metrics.zoom_request,
             )
             self.zoom_clients[endpoints] = client
         return client
@@ -131,6 +133,13 @@ class _Reporter:
 
     def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics
+        self.mints = 0  # token requests answered, for the summary line
+        self.zoom_errors = 0  # Zoom answers that were no success (any endpoint)
+
+    def zoom_request(self, endpoint: str, status: int | None, code: int | None) -> None:
+        if status is None or not 200 <= status < 300:
+            self.zoom_errors += 1
+        self._metrics.zoom_request(endpoint, status, code)
 
     def transition(self, ref: ObjectRef, body: Mapping[str, Any], change: Transition) -> None:
         condition = change.condition
@@ -150,6 +159,7 @@ class _Reporter:
         kopf.event(dict(body), type="Warning", reason=reason, message=message[:1024])  # type: ignore[arg-type]
 
     def minted(self, ref: ObjectRef, outcome: TokenOutcome) -> None:
+        self.mints += 1
         self._metrics.minted(ref, outcome)
 
     def published(self, ref: ObjectRef, state: WorkerView) -> None:
@@ -157,6 +167,47 @@ class _Reporter:
 
     def forget(self, ref: ObjectRef) -> None:
         self._metrics.forget(ref)
+
+
+class _SummarySource:
+    """The counts behind the periodic summary line: the served apps' latest conditions, and the mints
+    and Zoom errors since the previous line."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self._rt = rt
+        self._mints = 0
+        self._errors = 0
+
+    def __call__(self) -> SummaryCounts:
+        rt = self._rt
+        ready: Counter[str] = Counter()
+        not_ready: Counter[str] = Counter()
+        owner = rotation = 0
+        for worker in list(rt.workers.values()):
+            diagnosis = worker.state.diagnosis
+            if diagnosis is None:
+                ready["Unknown"] += 1
+                continue
+            ready[diagnosis.ready.status] += 1
+            if diagnosis.ready.status == "False":
+                not_ready[diagnosis.ready.reason] += 1
+            owner += diagnosis.owner_role_change_required.status == "True"
+            rotation += diagnosis.secret_rotation_required.status == "True"
+        reporter = rt.reporter
+        mints, errors = (reporter.mints, reporter.zoom_errors) if reporter else (0, 0)
+        counts = SummaryCounts(
+            apps=len(rt.workers),
+            ready_true=ready["True"],
+            ready_false=ready["False"],
+            ready_unknown=ready["Unknown"],
+            not_ready_reasons=dict(not_ready),
+            owner_role_change_required=owner,
+            secret_rotation_required=rotation,
+            mints_interval=mints - self._mints,
+            zoom_errors_interval=errors - self._errors,
+        )
+        self._mints, self._errors = mints, errors
+        return counts
 
 
 def _in_kopf_context() -> None:
@@ -205,6 +256,9 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     scheduler.start()
     exact = [ns for ns in options.namespaces if not _is_pattern(ns)]
     rt.reporter = _Reporter(metrics)
+    if options.summary_interval > 0:
+        summary = Summary(_SummarySource(rt), interval_seconds=options.summary_interval)
+        rt.summary_task = asyncio.create_task(summary.run(options.summary_interval), name="summary")
     rt.config = WorkerConfig(
         s2s_privilege=options.s2s_privilege,
         allowlist=options.allowlist,
@@ -227,6 +281,8 @@ async def shutdown(**_: Any) -> None:
     if _runtime is not None:
         if _runtime.secret_watch is not None:
             await _runtime.secret_watch.stop()
+        if _runtime.summary_task is not None:
+            _runtime.summary_task.cancel()
         await _runtime.scheduler.stop()
         await _runtime.http.aclose()
         _runtime.kube.close()

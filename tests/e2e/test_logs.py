@@ -157,3 +157,25 @@ def test_verbose_log_has_the_detail_and_still_no_secret(
     log = "\n".join(lines)
     assert "HTTP Request: POST" in log  # a line per Zoom request
     _assert_nothing_secret(log, fleet_sim)
+
+
+def test_the_summary_line_counts_the_fleet(
+    cluster: Cluster, fleet_sim: SimulatorProcess, start_operator: Callable[..., OperatorProcess]
+) -> None:
+    """One periodic line says how the fleet is: apps served, Ready, flags, mints and Zoom errors."""
+    operator, _ = _run_fleet(cluster, fleet_sim, start_operator, "--summary-interval", "2")
+    line = wait_for(
+        lambda: next(
+            (
+                ln
+                for ln in reversed(operator.logs().splitlines())
+                if f"summary: {APPS} apps served, {APPS} Ready" in ln
+            ),
+            None,
+        ),
+        timeout=15,
+        what="a summary line with every app Ready",
+    )
+    assert "0 OwnerRoleChangeRequired" in line, line
+    assert "0 SecretRotationRequired" in line, line
+    _assert_nothing_secret(operator.logs(), fleet_sim)
