@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final, Protocol
 
 from zoom_operator import diagnosis as dx
-from zoom_operator.kube.refs import KubeError, ObjectRef
+from zoom_operator.kube.refs import KubeError, ObjectRef, as_mapping
 from zoom_operator.kube.status import (
     Transition,
     render_conditions,
@@ -128,7 +128,7 @@ class StatusWriter(TokenSecretKeeper):
                 if not await self._adopt_latest(body, spec, at):
                     return False
                 continue
-            self._see_resource_version(_mapping(written.get("metadata")).get("resourceVersion"))
+            self._see_resource_version(as_mapping(written.get("metadata")).get("resourceVersion"))
             st.budget.record(at)
             st.mints_total += 1
             st.last_mint_at = at
@@ -146,7 +146,7 @@ class StatusWriter(TokenSecretKeeper):
     def _foreign_attempt(self, status: Mapping[str, Any], now: datetime) -> datetime | None:
         """Until when a token request that another process recorded on status may still be in flight;
         None when there is none (it is ours, old, or the token it asked for has arrived)."""
-        last = _mapping(status.get("mints")).get("lastAt")
+        last = as_mapping(status.get("mints")).get("lastAt")
         if not isinstance(last, str) or last == self.state.own_attempt:
             return None
         at = parse_rfc3339(last)
@@ -163,8 +163,8 @@ class StatusWriter(TokenSecretKeeper):
         live = await self._kube.get_zoomapp(self.ref)
         if live is None:
             return False
-        self._see_resource_version(_mapping(live.get("metadata")).get("resourceVersion"))
-        status = _mapping(live.get("status"))
+        self._see_resource_version(as_mapping(live.get("metadata")).get("resourceVersion"))
+        status = as_mapping(live.get("status"))
         self._merge_mints(status, spec, now)
         if await self._adopt_if_newer(body, spec, status):
             return False  # the other writer minted: nothing is due until this token's renewal
@@ -176,7 +176,7 @@ class StatusWriter(TokenSecretKeeper):
     ) -> bool:
         """When status shows another token than ours, take it from the token Secret; True if taken."""
         ours = self.state.token.access_token.fingerprint() if self.state.token is not None else None
-        if _mapping(status.get("token")).get("fingerprint") in (None, ours):
+        if as_mapping(status.get("token")).get("fingerprint") in (None, ours):
             return False
         await self._adopt_stored_token(body, spec)
         return self.state.token is not None and self.state.token.access_token.fingerprint() != ours
@@ -184,7 +184,7 @@ class StatusWriter(TokenSecretKeeper):
     def _merge_mints(self, status: Mapping[str, Any], spec: ZoomAppSpec, now: datetime) -> None:
         """Fold another writer's `status.mints` into this process's budget and counters."""
         st = self.state
-        mints = _mapping(status.get("mints"))
+        mints = as_mapping(status.get("mints"))
         raw = mints.get("recentAttempts")
         theirs = [
             t
@@ -246,8 +246,8 @@ class StatusWriter(TokenSecretKeeper):
                 live = await self._kube.get_zoomapp(self.ref)
                 if live is None:
                     break
-                self._see_resource_version(_mapping(live.get("metadata")).get("resourceVersion"))
-                live_status = _mapping(live.get("status"))
+                self._see_resource_version(as_mapping(live.get("metadata")).get("resourceVersion"))
+                live_status = as_mapping(live.get("status"))
                 if (
                     spec is not None
                     and body is not None
@@ -260,7 +260,7 @@ class StatusWriter(TokenSecretKeeper):
                     self._merge_mints(live_status, spec, now)
                     status = {**status, "mints": render_mints(st, now)}
                 continue
-            self._see_resource_version(_mapping(written.get("metadata")).get("resourceVersion"))
+            self._see_resource_version(as_mapping(written.get("metadata")).get("resourceVersion"))
             break
         st.last_status = status
         return True
@@ -310,7 +310,3 @@ def _newer(candidate: str, known: str | None) -> bool:
     if candidate.isdigit() and known.isdigit():
         return int(candidate) > int(known)
     return candidate != known
-
-
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}

@@ -160,26 +160,20 @@ class TokenSecretKeeper:
             if ownership == "foreign":
                 self._set_conflict(ref.name, live, self._clock())
                 return
-            if live is None:
-                try:
-                    await self._kube.create_secret(self.ref.namespace, rendered)
-                except KubeError as error:
-                    if error.status == 409:
-                        continue
-                    raise
-                state.token, state.token_expected, state.token_unsaved = token, imprint(rendered), False
-                state.token_secret_name = ref.name
-                return
-            existing = read_stored_token(live)
-            if existing is not None and existing.issued_at > token.issued_at:
-                # another writer (a peer after failover) stored a newer token: adopt it, never overwrite it
-                self._adopt(body, spec, existing, live)
-                return
-            rendered["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
+            if live is not None:
+                existing = read_stored_token(live)
+                if existing is not None and existing.issued_at > token.issued_at:
+                    # another writer (a peer after failover) stored a newer token: adopt it, never overwrite
+                    self._adopt(body, spec, existing, live)
+                    return
+                rendered["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
             try:
-                await self._kube.replace_secret(ref, rendered)
+                if live is None:
+                    await self._kube.create_secret(self.ref.namespace, rendered)
+                else:
+                    await self._kube.replace_secret(ref, rendered)
             except KubeError as error:
-                if error.status == 409:
+                if error.status == 409:  # created or changed meanwhile: look again
                     continue
                 raise
             state.token, state.token_expected, state.token_unsaved = token, imprint(rendered), False

@@ -31,7 +31,7 @@ from zoom_operator.kube.credentials import (
     read_credentials,
     unlabelled,
 )
-from zoom_operator.kube.refs import KubeError, ObjectRef
+from zoom_operator.kube.refs import KubeError, ObjectRef, as_mapping
 from zoom_operator.kube.status import (
     restore_state,
 )
@@ -289,7 +289,7 @@ class AppWorker(StatusWriter):
         its expiry, and anything dated in the future is dropped (`kube/status.restore_state`)."""
         st = self.state
         status = body.get("status") or {}
-        token_status = _mapping(status.get("token"))
+        token_status = as_mapping(status.get("token"))
         names = [spec.token_secret.name]
         previous_name = token_status.get("secretName")
         if isinstance(previous_name, str) and previous_name and previous_name != spec.token_secret.name:
@@ -528,12 +528,8 @@ class AppWorker(StatusWriter):
         return "a ZoomApp in another namespace"
 
 
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
 def _is_ready(zoomapp: Mapping[str, Any]) -> bool:
-    conditions = _mapping(zoomapp.get("status")).get("conditions")
+    conditions = as_mapping(zoomapp.get("status")).get("conditions")
     return isinstance(conditions, list) and any(
         isinstance(c, Mapping) and c.get("type") == "Ready" and c.get("status") == "True"
         for c in conditions[:1000]

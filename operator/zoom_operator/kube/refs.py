@@ -8,8 +8,9 @@ cut out of the API server's message.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 _OPAQUE_RUN: Final = re.compile(r"[A-Za-z0-9+/=_.\\-]{32,}")
 
@@ -43,3 +44,8 @@ class ObjectRef:
 
     def __str__(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+
+def as_mapping(value: object) -> Mapping[str, Any]:
+    """A JSON object read from the API server (status, metadata), or an empty one when it is not one."""
+    return value if isinstance(value, Mapping) else {}

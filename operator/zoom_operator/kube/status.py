@@ -15,6 +15,7 @@ from typing import Any
 
 from zoom_operator.diagnosis import Condition, Diagnosis, MintRecord, OwnerFacts, ProbeRecord
 from zoom_operator.kube.credentials import Credentials
+from zoom_operator.kube.refs import as_mapping
 from zoom_operator.schedule import MINT_WINDOW, MintBudget, next_probe_at
 from zoom_operator.spec import ZoomAppSpec
 from zoom_operator.state import HISTORY, AppState
@@ -121,7 +122,7 @@ def restore_evidence(
         owner=_restore_owner(status, now),
         rejected_mints=rejected,
         rejected_fingerprint=_str(
-            (_mapping(status.get("credentials")).get("rejected") or {}).get("fingerprint")
+            (as_mapping(status.get("credentials")).get("rejected") or {}).get("fingerprint")
         ),
         prior_fresh_rejections=prior_fresh,
         prior_invalid_client=prior_invalid,
@@ -145,7 +146,7 @@ def _restore_probes(
     status: Mapping[str, Any], token_issued_at: datetime | None, fresh_token_seconds: int, now: datetime
 ) -> tuple[tuple[ProbeRecord, ...], int]:
     """The last probe as status shows it, and how many fresh tokens were rejected in a row before it."""
-    probe = _mapping(status.get("lastProbe"))
+    probe = as_mapping(status.get("lastProbe"))
     at = parse_rfc3339(probe.get("at"))
     if token_issued_at is None or at is None or at < token_issued_at or at > now:
         return (), 0
@@ -173,7 +174,7 @@ def _restore_probes(
 
 
 def _restore_owner(status: Mapping[str, Any], now: datetime) -> OwnerFacts | None:
-    owner = _mapping(status.get("owner"))
+    owner = as_mapping(status.get("owner"))
     source = owner.get("source")
     checked_at = parse_rfc3339(owner.get("checkedAt"))
     if (
@@ -196,7 +197,7 @@ def _restore_owner(status: Mapping[str, Any], now: datetime) -> OwnerFacts | Non
 
 def _restore_rejections(status: Mapping[str, Any], now: datetime) -> tuple[tuple[MintRecord, ...], int]:
     """The last rejected token request as status shows it, and how many came before it in a row."""
-    rejected = _mapping(_mapping(status.get("credentials")).get("rejected"))
+    rejected = as_mapping(as_mapping(status.get("credentials")).get("rejected"))
     at = parse_rfc3339(rejected.get("at"))
     count = rejected.get("count")
     if at is None or at > now or not isinstance(count, int) or count < 1:
@@ -207,10 +208,6 @@ def _restore_rejections(status: Mapping[str, Any], now: datetime) -> tuple[tuple
         http_status=400,
     )
     return (MintRecord(at=at, outcome=outcome),), min(count, 10) - 1
-
-
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
 
 
 def _str(value: object) -> str | None:
@@ -383,8 +380,8 @@ def restore_state(
     minting), and the restored evidence stands only until the next probe or mint proves or clears it.
     `probe_spread` (seconds) spreads the first probes of many apps after a restart.
     """
-    token_status = _mapping(status.get("token"))
-    mints = _mapping(status.get("mints"))
+    token_status = as_mapping(status.get("token"))
+    mints = as_mapping(status.get("mints"))
     attempts = sorted(
         t
         for t in (parse_rfc3339(v) for v in _list(mints.get("recentAttempts")))
@@ -417,7 +414,7 @@ def restore_state(
         )
     handled = token_status.get("renewRequestHandled")
     state.handled_renew_request = handled if isinstance(handled, str) else None
-    last_probe = parse_rfc3339(_mapping(status.get("lastProbe")).get("at"))
+    last_probe = parse_rfc3339(as_mapping(status.get("lastProbe")).get("at"))
     if state.token is not None and last_probe is not None and evidence.probes:
         spread = min(probe_spread, float(spec.probe.interval_seconds))
         state.probe_due = max(
