@@ -40,6 +40,8 @@ from zoom_operator.zoom.pool import BoundedTransport
 
 log = logging.getLogger("zoom_operator")
 
+KOPF_WORKER_LIMIT = 64  # ZoomApps kopf processes at once (watch events, the finalizer): see configure()
+
 
 @dataclass
 class OperatorOptions:
@@ -237,6 +239,10 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     )
     settings.posting.level = logging.WARNING  # our own Events say what matters; kopf's INFO chatter is noise
     settings.peering.name = options.peering_name or "zoom-operator"
+    # kopf handles each ZoomApp in a per-object worker of its own; unbounded, the first listing of
+    # 10,000 apps started 10,000 at once, each adding the finalizer with a PATCH in flight (thousands of
+    # TLS connections, 1.4 GB, and an API server too busy to answer the steps): bench/RESULTS.md.
+    settings.queueing.worker_limit = KOPF_WORKER_LIMIT
 
     api_client = await asyncio.to_thread(load_api_client, options.kubeconfig, pool_size=options.kube_workers)
     metrics = Metrics()

@@ -155,8 +155,16 @@ class TokenSecretKeeper:
         state = self.state
         ref = ObjectRef(self.ref.namespace, spec.token_secret.name)
         rendered = self._render(body, spec, token)
+        ownership: Ownership
+        live: dict[str, Any] | None
+        # Known to be absent (looked up when the state was restored, nothing written since): create it
+        # straight away; if someone made it meanwhile the create fails (409) and it is looked at first.
+        known_absent = state.token_expected is None and state.token_secret_name == ref.name
         for _ in range(3):
-            ownership, live = await self._read_token_secret(ref.name, app_uid(body))
+            if known_absent:
+                ownership, live, known_absent = "absent", None, False
+            else:
+                ownership, live = await self._read_token_secret(ref.name, app_uid(body))
             if ownership == "foreign":
                 self._set_conflict(ref.name, live, self._clock())
                 return
