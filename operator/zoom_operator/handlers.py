@@ -15,7 +15,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import kopf
@@ -123,6 +123,25 @@ class PauseAwareMemories(ResourceMemories):
 
 
 MEMORIES = PauseAwareMemories()
+
+
+class NoDiffBase(kopf.DiffBaseStorage):
+    """No diff base: the operator has no create or update handlers, so kopf has no diffs to compute.
+
+    kopf's default keeps a deep copy of each object's essence, rebuilt on every watch event, and writes
+    it into an annotation after the first handling (a second PATCH per ZoomApp besides the finalizer,
+    and a watch event back). Every object here has the same (empty) essence: kopf sees no change, adds
+    the finalizer, and runs the deletion handler when the object is deleted.
+    """
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        return cast(kopf.BodyEssence, {})
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return cast(kopf.BodyEssence, {})
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
 
 
 def runtime() -> Runtime:
@@ -234,9 +253,7 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         settings.watching.shard_selectors["zoom-operator.io", "zoomapps"] = options.shard_selector
     settings.persistence.finalizer = "zoom-operator.io/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="zoom-operator.io")
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix="zoom-operator.io", key="last-handled-configuration"
-    )
+    settings.persistence.diffbase_storage = NoDiffBase()
     settings.posting.level = logging.WARNING  # our own Events say what matters; kopf's INFO chatter is noise
     settings.peering.name = options.peering_name or "zoom-operator"
     # kopf handles each ZoomApp in a per-object worker of its own; unbounded, the first listing of
