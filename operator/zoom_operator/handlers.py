@@ -40,6 +40,7 @@ from zoom_operator.zoom.pool import BoundedTransport
 
 log = logging.getLogger("zoom_operator")
 
+FINALIZER = "zoom-operator.io/finalizer"
 KOPF_WORKER_LIMIT = 64  # ZoomApps kopf processes at once (watch events, the finalizer): see configure()
 
 
@@ -251,7 +252,7 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.networking.request_timeout = 60
     if options.shard_selector:
         settings.watching.shard_selectors["zoom-operator.io", "zoomapps"] = options.shard_selector
-    settings.persistence.finalizer = "zoom-operator.io/finalizer"
+    settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="zoom-operator.io")
     settings.persistence.diffbase_storage = NoDiffBase()
     settings.posting.level = logging.WARNING  # our own Events say what matters; kopf's INFO chatter is noise
@@ -339,6 +340,10 @@ async def zoomapp_changed(*, body: kopf.Body, name: str, namespace: str | None, 
     if type == "DELETED" or body.get("metadata", {}).get("deletionTimestamp"):
         return  # the finalizer's handler (zoomapp_deleted) stops serving it
     worker = rt.workers.get(ref)
+    if worker is None and FINALIZER not in (body.get("metadata", {}).get("finalizers") or ()):
+        # kopf adds its finalizer first (a PATCH, and a watch event back): serve the app from that event
+        # on, so its deletion is always seen and the first status write is not refused as stale
+        return
     old = rt.bodies.get(ref)
     slim = _slim(body, keep_status=worker is None or not worker.restored)
     rt.bodies[ref] = slim
