@@ -179,7 +179,7 @@ def run_one(args: argparse.Namespace, n: int, shards: int, root: Path) -> dict[s
         api0 = kube.apiserver_requests()
         sim0 = sim.stats()
         for index in range(shards):
-            extra = ["--standalone"] + (["--shard", f"{index}/{shards}"] if shards > 1 else [])
+            extra = ["--standalone"] + (["--shard", f"{index}/{shards}"] if shards > 1 else []) + args.operator_arg
             env = {"BENCH_MEMDUMP": str(run_dir / f"memdump-{index}.txt")}
             if args.kopf_worker_limit:
                 env["BENCH_KOPF_WORKER_LIMIT"] = str(args.kopf_worker_limit)
@@ -375,6 +375,9 @@ def main() -> int:
     parser.add_argument("--workdir", help="where runs keep logs (default bench/.runs)")
     parser.add_argument("--keep", action="store_true", help="keep each control plane's folder")
     parser.add_argument("--json", help="write the results here as JSON")
+    parser.add_argument(
+        "--operator-arg", action="append", default=[], help="an extra `zoom-operator run` argument (repeatable)"
+    )
     args = parser.parse_args()
     if args.steady is None:
         args.steady = float(args.probe_interval)

@@ -41,7 +41,9 @@ from zoom_operator.zoom.pool import BoundedTransport
 log = logging.getLogger("zoom_operator")
 
 FINALIZER = "zoom-operator.io/finalizer"
-KOPF_WORKER_LIMIT = 64  # ZoomApps kopf processes at once (watch events, the finalizer): see configure()
+KOPF_WORKER_LIMIT = 128  # ZoomApps kopf processes at once (watch events, the finalizer): see configure()
+ZOOM_CONNECTIONS = 16  # Zoom requests in flight per process (10,000 apps probing every 300 s: 33/s)
+KOPF_IDLE_SECONDS = 0.5  # how long kopf's per-object worker waits for the object's next event
 
 
 @dataclass
@@ -261,17 +263,26 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # 10,000 apps started 10,000 at once, each adding the finalizer with a PATCH in flight (thousands of
     # TLS connections, 1.4 GB, and an API server too busy to answer the steps): bench/RESULTS.md.
     settings.queueing.worker_limit = KOPF_WORKER_LIMIT
+    # ... and a worker holds its slot while it waits for the object's next event: kopf's default of
+    # 5 s capped the first listing at 64 apps per 5 s; a worker that has nothing to do exits sooner.
+    settings.queueing.idle_timeout = KOPF_IDLE_SECONDS
 
     api_client = await asyncio.to_thread(load_api_client, options.kubeconfig, pool_size=options.kube_workers)
     metrics = Metrics()
     if options.metrics_port:
         metrics.serve(options.metrics_port)
-    # Requests wait for a pool slot in BoundedTransport, not in httpcore's queue (quadratic there).
+    # Requests wait for a pool slot in BoundedTransport, not in httpcore's queue (quadratic there), and
+    # the pool is small: httpcore checks every pooled connection for expiry on each request (a third of
+    # the Zoom client's CPU with 64 connections at 1,000 apps, bench/RESULTS.md).
     http = httpx.AsyncClient(
         timeout=httpx.Timeout(connect=5.0, read=10.0, write=10.0, pool=5.0),
         transport=BoundedTransport(
-            httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=64, max_keepalive_connections=32)),
-            limit=64,
+            httpx.AsyncHTTPTransport(
+                limits=httpx.Limits(
+                    max_connections=ZOOM_CONNECTIONS, max_keepalive_connections=ZOOM_CONNECTIONS
+                )
+            ),
+            limit=ZOOM_CONNECTIONS,
         ),
     )
     kube = KubeApi(api_client, max_workers=options.kube_workers)
