@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import yaml
 
-STARTUP_TIMEOUT_SECONDS = 15.0
+STARTUP_TIMEOUT_SECONDS = 60.0  # a 10,000-app state takes a while to parse on a loaded machine
 STOP_TIMEOUT_SECONDS = 5.0
 
 
