@@ -179,7 +179,8 @@ def run_one(args: argparse.Namespace, n: int, shards: int, root: Path) -> dict[s
         api0 = kube.apiserver_requests()
         sim0 = sim.stats()
         for index in range(shards):
-            extra = ["--standalone"] + (["--shard", f"{index}/{shards}"] if shards > 1 else []) + args.operator_arg
+            shard = ["--shard", f"{index}/{shards}"] if shards > 1 else []
+            extra = ["--standalone", *shard, *args.operator_arg]
             env = {"BENCH_MEMDUMP": str(run_dir / f"memdump-{index}.txt")}
             if args.kopf_worker_limit:
                 env["BENCH_KOPF_WORKER_LIMIT"] = str(args.kopf_worker_limit)
@@ -376,7 +377,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep each control plane's folder")
     parser.add_argument("--json", help="write the results here as JSON")
     parser.add_argument(
-        "--operator-arg", action="append", default=[], help="an extra `zoom-operator run` argument (repeatable)"
+        "--operator-arg", action="append", default=[], help="an extra `zoom-operator run` argument"
     )
     args = parser.parse_args()
     if args.steady is None:
