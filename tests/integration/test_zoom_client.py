@@ -5,6 +5,7 @@ malformed body) ends as the typed outcome the diagnosis expects."""
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -133,7 +134,7 @@ async def test_wrong_client_secret_and_wrong_account_are_rejected(zoom: ZoomClie
 
 def strip_tracking(outcome: TokenOutcome) -> TokenOutcome:
     assert outcome.tracking_id
-    return type(outcome)(**{**vars(outcome), "tracking_id": None})
+    return dataclasses.replace(outcome, tracking_id=None)
 
 
 # ---------------------------------------------------------------------------------------------------
