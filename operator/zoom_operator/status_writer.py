@@ -32,10 +32,11 @@ from zoom_operator.token_keeper import TokenSecretKeeper
 from zoom_operator.zoom.outcomes import TokenOutcome
 
 READY_INVALID_SPEC: Final = "InvalidSpec"
-# A token request recorded on status by another process is taken to be in flight this long, unless a
-# token issued after it shows up first: the HTTP client's connect + write + read timeouts (5 + 10 + 10 s)
-# with room to spare.
-MINT_LEASE: Final = timedelta(seconds=30)
+# A token request lasts at most MINT_DEADLINE (the worker gives up on it then); one recorded on status
+# by another process is taken to be in flight until MINT_LEASE has passed, unless a token issued after
+# it shows up first. Short, because a restart after a crash mid-request waits it out too.
+MINT_DEADLINE: Final = timedelta(seconds=10)
+MINT_LEASE: Final = timedelta(seconds=15)
 
 
 class StatusGateway(Protocol):

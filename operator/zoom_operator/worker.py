@@ -14,6 +14,7 @@ status: it costs no mint.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from collections.abc import Callable, Mapping
@@ -55,13 +56,14 @@ from zoom_operator.spec import (
 )
 from zoom_operator.state import AppState
 from zoom_operator.status_writer import (
+    MINT_DEADLINE,
     Publisher,
     StatusGateway,
     StatusWriter,
     WorkerView,
 )
 from zoom_operator.token_keeper import app_uid
-from zoom_operator.zoom.outcomes import TokenIssued, Unauthorized
+from zoom_operator.zoom.outcomes import TokenIssued, Transient, Unauthorized
 
 __all__ = ["RENEW_NOW_ANNOTATION", "AppWorker", "ClientIdRegistry", "WorkerConfig", "WorkerView"]
 
@@ -390,7 +392,12 @@ class AppWorker(StatusWriter):
         if not await self._record_attempt(body, spec, self._clock()):
             return  # another process won the write: what it stored was adopted, the next step replans
         planner.on_mint_attempt(st)
-        record = await executors.mint(self._zoom_factory(spec.endpoints), creds, self._clock)
+        try:
+            async with asyncio.timeout(MINT_DEADLINE.total_seconds()):
+                record = await executors.mint(self._zoom_factory(spec.endpoints), creds, self._clock)
+        except TimeoutError:  # bounded, so that another process's lease on this attempt holds
+            seconds = MINT_DEADLINE.total_seconds()
+            record = dx.MintRecord(self._clock(), Transient("timeout", f"no answer within {seconds:.0f} s"))
         self._reporter.minted(self.ref, record.outcome)
         stopped = planner.on_minted(
             st,

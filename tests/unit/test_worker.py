@@ -17,6 +17,7 @@ import pytest
 from zoom_operator.kube.api import KubeError, ObjectRef
 from zoom_operator.kube.status import Transition
 from zoom_operator.secret import Secret
+from zoom_operator.status_writer import MINT_LEASE
 from zoom_operator.worker import AppWorker, ClientIdRegistry, WorkerView
 from zoom_operator.zoom.outcomes import (
     ApiOk,
@@ -647,10 +648,10 @@ async def test_a_token_request_recorded_by_another_process_holds_this_one_back_u
     body = h.body()
     body["metadata"]["resourceVersion"] = str(h.kube.app_version)
     second._body = lambda: body
-    while (wakeup := await second.step()) < first_at + timedelta(seconds=29):
+    while (wakeup := await second.step()) < first_at + MINT_LEASE - timedelta(seconds=1):
         h.clock.now = max(wakeup, h.clock() + timedelta(milliseconds=1))
     assert h.zoom.mints == 1, "no second token request while the first may be in flight"
-    h.clock.now = first_at + timedelta(seconds=31)  # the other one's request never landed: lease over
+    h.clock.now = first_at + MINT_LEASE + timedelta(seconds=1)  # the other one's request never landed
     body = h.body()
     body["metadata"]["resourceVersion"] = str(h.kube.app_version)
     await second.step()
