@@ -97,11 +97,13 @@ def test_sigkill_at_random_and_chosen_points_leaves_a_valid_consistent_token_wit
                 wait_for(lambda b=issued_before: tokens_issued(sim) > b, timeout=10, what="the orphan token")
                 hit_mint_window += unchanged
             elif mode == "after-secret-write":
-                sim.admin("POST", "/_sim/faults", {"target": "api", "kind": "timeout", "seconds": 4})
+                # long enough to cover a restarted operator waiting out the killed one's recorded token
+                # request (MINT_LEASE) before it serves the renew-now: the probe after the write is held
+                sim.admin("POST", "/_sim/faults", {"target": "api", "kind": "timeout", "seconds": 20})
                 renew_now(cluster, f"kill-{i}")
                 new = wait_for(
                     lambda b=before: (d := cluster.secret_data(TOKEN_SECRET)) != b and d,
-                    timeout=15,
+                    timeout=25,
                     interval=0.05,
                     what="the new token in the Secret",
                 )
