@@ -19,13 +19,15 @@ from zoom_operator import diagnosis as dx
 from zoom_operator.kube.refs import KubeError, ObjectRef, as_mapping
 from zoom_operator.kube.status import (
     Transition,
+    mints_status,
+    recorded_attempts,
     render_conditions,
     render_mints,
     render_status,
     status_changed,
     transitions,
 )
-from zoom_operator.schedule import MINT_WINDOW, MintBudget
+from zoom_operator.schedule import MintBudget
 from zoom_operator.spec import SpecError, ZoomAppSpec
 from zoom_operator.timefmt import parse_rfc3339, rfc3339
 from zoom_operator.token_keeper import TokenSecretKeeper
@@ -108,12 +110,7 @@ class StatusWriter(TokenSecretKeeper):
         at = at.replace(microsecond=0)  # what status can hold: the restored budget is the same one
         for _ in range(3):
             attempts = sorted({*st.budget.in_window(at), at})
-            mints = {
-                "total": st.mints_total + 1,
-                "lastHour": len(attempts),
-                "recentAttempts": [rfc3339(t) for t in attempts],
-                "lastAt": rfc3339(at),
-            }
+            mints = mints_status(attempts, st.mints_total + 1, at)
             patch: dict[str, Any] = {"mints": mints}
             if st.handled_renew_request is not None and st.token is not None:
                 patch["token"] = {"renewRequestHandled": st.handled_renew_request}
@@ -186,12 +183,7 @@ class StatusWriter(TokenSecretKeeper):
         """Fold another writer's `status.mints` into this process's budget and counters."""
         st = self.state
         mints = as_mapping(status.get("mints"))
-        raw = mints.get("recentAttempts")
-        theirs = [
-            t
-            for t in (parse_rfc3339(v) for v in (raw[:1000] if isinstance(raw, list) else []))
-            if t is not None and now - MINT_WINDOW < t <= now + MINT_LEASE
-        ]
+        theirs = recorded_attempts(mints, now, until=now + MINT_LEASE)
         merged = sorted({*st.budget.in_window(now), *theirs})[-spec.mint_budget_per_hour :]
         st.budget = MintBudget.from_timestamps(spec.mint_budget_per_hour, merged)
         total = mints.get("total")

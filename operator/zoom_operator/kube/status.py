@@ -282,15 +282,29 @@ def render_status(
 
 
 def render_mints(state: AppState, now: datetime) -> dict[str, Any]:
-    attempts = state.budget.in_window(now)
+    return mints_status(state.budget.in_window(now), state.mints_total, state.last_mint_at)
+
+
+def mints_status(attempts: Sequence[datetime], total: int, last_at: datetime | None) -> dict[str, Any]:
+    """`status.mints`: the token requests of the last hour, the total, and the latest."""
     return {
-        "total": state.mints_total,
+        "total": total,
         "lastHour": len(attempts),
         "recentAttempts": [rfc3339(t) for t in attempts],
         # null removes a value the merge patch would otherwise keep (e.g. one edited while the
         # operator was down and dropped on restart)
-        "lastAt": rfc3339(state.last_mint_at) if state.last_mint_at is not None else None,
+        "lastAt": rfc3339(last_at) if last_at is not None else None,
     }
+
+
+def recorded_attempts(mints: Mapping[str, Any], now: datetime, *, until: datetime) -> list[datetime]:
+    """The token-request times `status.mints` records within the hour before `now`, none after
+    `until`, oldest first (an edited status cannot add attempts from the future)."""
+    return sorted(
+        t
+        for t in (parse_rfc3339(v) for v in _list(mints.get("recentAttempts")))
+        if t is not None and now - MINT_WINDOW < t <= until
+    )
 
 
 def trailing_rejections(mints: Sequence[MintRecord]) -> list[ClientRejected]:
@@ -382,11 +396,7 @@ def restore_state(
     """
     token_status = as_mapping(status.get("token"))
     mints = as_mapping(status.get("mints"))
-    attempts = sorted(
-        t
-        for t in (parse_rfc3339(v) for v in _list(mints.get("recentAttempts")))
-        if t is not None and now - MINT_WINDOW < t <= now
-    )
+    attempts = recorded_attempts(mints, now, until=now)
     state.budget = MintBudget.from_timestamps(
         spec.mint_budget_per_hour, attempts[-spec.mint_budget_per_hour :]
     )
