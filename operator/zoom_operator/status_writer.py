@@ -10,6 +10,7 @@ mint attempts, adopts its newer token, and sends nothing while the winner's requ
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -109,7 +110,8 @@ class StatusWriter(TokenSecretKeeper):
         st = self.state
         at = at.replace(microsecond=0)  # what status can hold: the restored budget is the same one
         for _ in range(3):
-            attempts = sorted({*st.budget.in_window(at), at})
+            # a list, not a set: two token requests in one second are two (status holds seconds only)
+            attempts = sorted([*st.budget.in_window(at), at])
             mints = mints_status(attempts, st.mints_total + 1, at)
             patch: dict[str, Any] = {"mints": mints}
             if st.handled_renew_request is not None and st.token is not None:
@@ -184,7 +186,9 @@ class StatusWriter(TokenSecretKeeper):
         st = self.state
         mints = as_mapping(status.get("mints"))
         theirs = recorded_attempts(mints, now, until=now + MINT_LEASE)
-        merged = sorted({*st.budget.in_window(now), *theirs})[-spec.mint_budget_per_hour :]
+        # a multiset union: an attempt both lists hold counts once, two in one second count twice
+        merged = sorted((Counter(st.budget.in_window(now)) | Counter(theirs)).elements())
+        merged = merged[-spec.mint_budget_per_hour :]
         st.budget = MintBudget.from_timestamps(spec.mint_budget_per_hour, merged)
         total = mints.get("total")
         if isinstance(total, int) and not isinstance(total, bool) and total > st.mints_total:

@@ -336,6 +336,38 @@ async def test_never_more_token_requests_than_the_budget() -> None:
     assert h.kube.condition("Ready") in {("False", "MintBudgetExhausted"), ("False", "ZoomUnreachable")}
 
 
+class Killed(Exception):
+    """The process died while its token request was out (what a SIGKILL leaves behind)."""
+
+
+async def test_two_token_requests_in_one_second_count_twice_after_a_kill() -> None:
+    # status holds attempts to the second: two requests sent in one second are two, also when the
+    # process dies before it publishes the second
+    h = Harness(mintBudgetPerHour=3)
+    await h.step()
+    h.annotations["zoom-operator.io/renew-now"] = "1"
+    h.clock.advance(0.2)
+    await h.step()
+    mint = h.zoom.mint
+
+    async def dies_in_flight(account_id: str, client_id: str, client_secret: Secret) -> TokenOutcome:
+        await mint(account_id, client_id, client_secret)
+        raise Killed
+
+    h.zoom.mint = dies_in_flight  # type: ignore[method-assign]
+    h.annotations["zoom-operator.io/renew-now"] = "2"
+    h.clock.advance(0.2)
+    with pytest.raises(Killed):
+        await h.step()
+    assert h.zoom.mints == 3
+    assert h.kube.status["mints"]["lastHour"] == 3
+    h.zoom.mint = mint  # type: ignore[method-assign]
+    h.worker = h.new_worker()
+    h.annotations["zoom-operator.io/renew-now"] = "3"
+    await h.run_until(600)
+    assert h.zoom.mints == 3, "the restored budget holds all three"
+
+
 async def test_an_outage_keeps_the_token_and_raises_no_human_flag() -> None:
     h = Harness(probe={"intervalSeconds": 30})
     await h.step()
