@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -29,10 +28,15 @@ from zoom_operator.kube.sharding import SHARD_LABEL, bucket_selector, shard_buck
 from zoom_operator.kube.status import Transition
 from zoom_operator.kube.token_secret import SECRET_KIND_LABEL, SECRET_KIND_TOKEN
 from zoom_operator.kube.watch import SecretWatch
-from zoom_operator.logs import Summary, SummaryCounts, log_transition
+from zoom_operator.logs import FleetCounts, Summary, log_transition
 from zoom_operator.metrics import Metrics
 from zoom_operator.scheduler import Scheduler
-from zoom_operator.spec import DEFAULT_S2S_PRIVILEGE, EndpointAllowlist, Endpoints
+from zoom_operator.spec import (
+    DEFAULT_S2S_PRIVILEGE,
+    EndpointAllowlist,
+    Endpoints,
+    default_token_secret_name,
+)
 from zoom_operator.worker import RENEW_NOW_ANNOTATION, AppWorker, ClientIdRegistry, WorkerConfig, WorkerView
 from zoom_operator.zoom.client import ZoomClient
 from zoom_operator.zoom.outcomes import TokenOutcome
@@ -193,45 +197,12 @@ class _Reporter:
         self._metrics.forget(ref)
 
 
-class _SummarySource:
-    """The counts behind the periodic summary line: the served apps' latest conditions, and the mints
-    and Zoom errors since the previous line."""
-
-    def __init__(self, rt: Runtime) -> None:
-        self._rt = rt
-        self._mints = 0
-        self._errors = 0
-
-    def __call__(self) -> SummaryCounts:
-        rt = self._rt
-        ready: Counter[str] = Counter()
-        not_ready: Counter[str] = Counter()
-        owner = rotation = 0
-        for worker in list(rt.workers.values()):
-            diagnosis = worker.state.diagnosis
-            if diagnosis is None:
-                ready["Unknown"] += 1
-                continue
-            ready[diagnosis.ready.status] += 1
-            if diagnosis.ready.status == "False":
-                not_ready[diagnosis.ready.reason] += 1
-            owner += diagnosis.owner_role_change_required.status == "True"
-            rotation += diagnosis.secret_rotation_required.status == "True"
-        reporter = rt.reporter
-        mints, errors = (reporter.mints, reporter.zoom_errors) if reporter else (0, 0)
-        counts = SummaryCounts(
-            apps=len(rt.workers),
-            ready_true=ready["True"],
-            ready_false=ready["False"],
-            ready_unknown=ready["Unknown"],
-            not_ready_reasons=dict(not_ready),
-            owner_role_change_required=owner,
-            secret_rotation_required=rotation,
-            mints_interval=mints - self._mints,
-            zoom_errors_interval=errors - self._errors,
-        )
-        self._mints, self._errors = mints, errors
-        return counts
+def _fleet_counts(rt: Runtime) -> FleetCounts:
+    """The summary line's counts: the served apps' latest diagnoses, the reporter's running totals."""
+    return FleetCounts(
+        lambda: [worker.state.diagnosis for worker in list(rt.workers.values())],
+        lambda: (rt.reporter.mints, rt.reporter.zoom_errors) if rt.reporter else (0, 0),
+    )
 
 
 def _in_kopf_context() -> None:
@@ -292,7 +263,7 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     exact = [ns for ns in options.namespaces if not _is_pattern(ns)]
     rt.reporter = _Reporter(metrics)
     if options.summary_interval > 0:
-        summary = Summary(_SummarySource(rt), interval_seconds=options.summary_interval)
+        summary = Summary(_fleet_counts(rt), interval_seconds=options.summary_interval)
         rt.summary_task = asyncio.create_task(summary.run(options.summary_interval), name="summary")
     rt.config = WorkerConfig(
         s2s_privilege=options.s2s_privilege,
@@ -500,7 +471,7 @@ def _wake_key(body: Mapping[str, Any]) -> tuple[int, str | None, tuple[str, str]
 def _secret_names(name: str, body: Mapping[str, Any]) -> tuple[str, str]:
     spec = body.get("spec") or {}
     credentials = str((spec.get("credentialsSecretRef") or {}).get("name") or "")
-    token = str((spec.get("tokenSecret") or {}).get("name") or f"{name}-token")
+    token = str((spec.get("tokenSecret") or {}).get("name") or default_token_secret_name(name))
     return credentials, token
 
 

@@ -22,8 +22,13 @@ import logging
 import sys
 import threading
 import types
-from collections.abc import Callable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from zoom_operator.diagnosis import Diagnosis
 
 PLAIN = "plain"
 JSON = "json"
@@ -201,6 +206,50 @@ class SummaryCounts:
     secret_rotation_required: int = 0
     mints_interval: int = 0
     zoom_errors_interval: int = 0
+
+
+class FleetCounts:
+    """The counts behind the summary line, from the served apps' latest diagnoses (None: not judged
+    yet) and the running totals of mints and Zoom errors, diffed against the previous line."""
+
+    def __init__(
+        self,
+        diagnoses: Callable[[], Iterable[Diagnosis | None]],
+        totals: Callable[[], tuple[int, int]],
+    ) -> None:
+        self._diagnoses = diagnoses
+        self._totals = totals
+        self._mints = 0
+        self._errors = 0
+
+    def __call__(self) -> SummaryCounts:
+        ready: Counter[str] = Counter()
+        not_ready: Counter[str] = Counter()
+        owner = rotation = apps = 0
+        for diagnosis in self._diagnoses():
+            apps += 1
+            if diagnosis is None:
+                ready["Unknown"] += 1
+                continue
+            ready[diagnosis.ready.status] += 1
+            if diagnosis.ready.status == "False":
+                not_ready[diagnosis.ready.reason] += 1
+            owner += diagnosis.owner_role_change_required.status == "True"
+            rotation += diagnosis.secret_rotation_required.status == "True"
+        mints, errors = self._totals()
+        counts = SummaryCounts(
+            apps=apps,
+            ready_true=ready["True"],
+            ready_false=ready["False"],
+            ready_unknown=ready["Unknown"],
+            not_ready_reasons=dict(not_ready),
+            owner_role_change_required=owner,
+            secret_rotation_required=rotation,
+            mints_interval=mints - self._mints,
+            zoom_errors_interval=errors - self._errors,
+        )
+        self._mints, self._errors = mints, errors
+        return counts
 
 
 class Summary:

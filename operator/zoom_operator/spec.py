@@ -113,6 +113,11 @@ class Endpoints:
     api_url: str = DEFAULT_API_URL
 
 
+def default_token_secret_name(app_name: str) -> str:
+    """The token Secret's name when `tokenSecret.name` is not set."""
+    return f"{app_name}-token"
+
+
 def endpoint_url_problem(value: str) -> str | None:
     """Why `value` cannot be a Zoom base URL, or None when it can.
 
@@ -232,14 +237,15 @@ def parse_spec(
         raise SpecError("expectedOwner.email", f"{email[:64]!r} is not an email address")
 
     token = _mapping(spec, "tokenSecret", required=False)
-    if not token.get("name") and len(f"{app_name}-token") > MAX_NAME_LENGTH:
+    if not token.get("name") and len(default_token_secret_name(app_name)) > MAX_NAME_LENGTH:
         raise SpecError(
             "tokenSecret.name",
             f"is required for a ZoomApp name of {len(app_name)} characters: the default <name>-token "
             f"would exceed {MAX_NAME_LENGTH}",
         )
+    token_name = _k8s_name(token, "tokenSecret.name", "name", required=False)
     token_secret = TokenSecretTemplate(
-        name=_k8s_name(token, "tokenSecret.name", "name", required=False) or f"{app_name}-token",
+        name=token_name or default_token_secret_name(app_name),
         labels=_str_map(token, "tokenSecret.labels", "labels"),
         annotations=_str_map(token, "tokenSecret.annotations", "annotations"),
     )

@@ -33,9 +33,7 @@ from zoom_operator.kube.credentials import (
     unlabelled,
 )
 from zoom_operator.kube.refs import KubeError, ObjectRef, as_mapping
-from zoom_operator.kube.status import (
-    restore_state,
-)
+from zoom_operator.kube.status import restore_state
 from zoom_operator.kube.token_secret import (
     client_id_fingerprint,
     imprint,
@@ -43,6 +41,7 @@ from zoom_operator.kube.token_secret import (
     parse_rfc3339,
     read_stored_token,
 )
+from zoom_operator.owner_checker import OwnerChecker
 from zoom_operator.planner import FOREVER, Tuning
 from zoom_operator.registry import ClientIdRegistry
 from zoom_operator.schedule import Backoff, MintBudget
@@ -104,7 +103,7 @@ class WorkerConfig:
         )
 
 
-class AppWorker(StatusWriter):
+class AppWorker(StatusWriter, OwnerChecker):
     """The token lifecycle of one ZoomApp: what one step of the scheduler does for it."""
 
     __slots__ = (
@@ -419,7 +418,7 @@ class AppWorker(StatusWriter):
         if isinstance(record.outcome, TokenIssued):
             await self._store_token(body, spec, record.outcome)
 
-    # Probing and the owner ----------------------------------------------------------------------
+    # Probing (the owner check is owner_checker.py's) -------------------------------------------------------
 
     async def _maybe_probe(self, spec: ZoomAppSpec) -> None:
         st = self.state
@@ -434,64 +433,6 @@ class AppWorker(StatusWriter):
         )
         if not isinstance(record.outcome, Unauthorized) and executors.is_user_path(spec.probe.path):
             st.owner = executors.owner_from_probe(record, st.owner) or st.owner
-
-    async def _maybe_check_owner(self, spec: ZoomAppSpec, now: datetime) -> None:
-        st = self.state
-        if spec.auditor_ref:
-            if planner.auditor_check_due(st, now):
-                st.next_owner_check = now + timedelta(seconds=spec.probe.interval_seconds)
-                await self._check_owner_with_auditor(spec, now)
-            return
-        # Without an auditor: learn the owner's role with the app's own token, when it may read roles.
-        if st.owner is None or st.token is None or not planner.role_check_due(st, now):
-            return
-        st.owner_role_checked_at = now
-        st.owner = await executors.with_role(self._zoom_factory(spec.endpoints), st.token, st.owner)
-
-    async def _check_owner_with_auditor(self, spec: ZoomAppSpec, now: datetime) -> None:
-        found = await self._auditor_token(spec, now)
-        if isinstance(found, str):
-            self.state.auditor_note = found
-            log.info("%s: %s", self.ref, found)
-            return
-        self.state.auditor_note = None
-        auditor_spec, auditor_token = found
-        facts = await executors.look_up_owner(
-            self._zoom_factory(auditor_spec.endpoints),
-            auditor_token.access_token,
-            spec.expected_owner.lookup_key,
-            source="auditor",
-            clock=self._clock,
-        )
-        if isinstance(facts, dx.OwnerFacts):
-            self.state.owner = facts  # anything else: the auditor could not look, no evidence either way
-
-    async def _auditor_token(self, spec: ZoomAppSpec, now: datetime) -> tuple[ZoomAppSpec, TokenIssued] | str:
-        """The auditor's spec and token, when it may be used; else why not (shown on status).
-
-        Only the auditor ZoomApp's own token, from a Secret it controls, while it is Ready, and only to
-        endpoints on the allowlist: a decoy "auditor" naming someone else's token Secret gets nothing.
-        """
-        assert spec.auditor_ref is not None
-        where = f"auditor ZoomApp {self.ref.namespace}/{spec.auditor_ref} (spec.auditorRef)"
-        auditor = await self._kube.get_zoomapp(ObjectRef(self.ref.namespace, spec.auditor_ref))
-        if auditor is None:
-            return f"{where} does not exist"
-        try:
-            auditor_spec = parse_spec(
-                auditor.get("spec") or {}, app_name=spec.auditor_ref, allowlist=self._config.allowlist
-            )
-        except SpecError as error:
-            return f"{where} has an unusable spec ({error.field})"
-        if not _is_ready(auditor):
-            return f"{where} is not Ready; its token is used only while it is"
-        state, secret = await self._read_token_secret(auditor_spec.token_secret.name, app_uid(auditor))
-        if state != "owned":
-            return f"{where}: Secret {auditor_spec.token_secret.name} is not its own token Secret"
-        auditor_token = read_stored_token(secret)
-        if auditor_token is None or auditor_token.expires_at <= now:
-            return f"{where} holds no valid token"
-        return auditor_spec, auditor_token
 
     # Diagnosis and status ------------------------------------------------------------------------
 
@@ -533,11 +474,3 @@ class AppWorker(StatusWriter):
         if other.namespace == self.ref.namespace:
             return f"ZoomApp {other}"
         return "a ZoomApp in another namespace"
-
-
-def _is_ready(zoomapp: Mapping[str, Any]) -> bool:
-    conditions = as_mapping(zoomapp.get("status")).get("conditions")
-    return isinstance(conditions, list) and any(
-        isinstance(c, Mapping) and c.get("type") == "Ready" and c.get("status") == "True"
-        for c in conditions[:1000]
-    )

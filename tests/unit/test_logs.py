@@ -16,8 +16,16 @@ import kopf
 import pytest
 from kopf._core.actions.loggers import LocalObjectLogger
 
+from zoom_operator import diagnosis as dx
 from zoom_operator.cli import build_parser
-from zoom_operator.logs import Summary, SummaryCounts, configure_logging, log_settings, log_transition
+from zoom_operator.logs import (
+    FleetCounts,
+    Summary,
+    SummaryCounts,
+    configure_logging,
+    log_settings,
+    log_transition,
+)
 
 BODY: dict[str, Any] = {
     "apiVersion": "zoom-operator.io/v1alpha1",
@@ -306,3 +314,30 @@ def test_cli_options() -> None:
     for bad in (["--log-format", "yaml"], ["--summary-interval", "-1"], ["--summary-interval", "soon"]):
         with pytest.raises(SystemExit):
             parser.parse_args(["run", *bad])
+
+
+def _diagnosis(ready: str, reason: str, *, owner: str = "False", rotation: str = "False") -> dx.Diagnosis:
+    return dx.Diagnosis(
+        ready=dx.Condition("Ready", ready, reason, "m"),
+        secret_rotation_required=dx.Condition("SecretRotationRequired", rotation, "r", "m"),
+        owner_role_change_required=dx.Condition("OwnerRoleChangeRequired", owner, "r", "m"),
+    )
+
+
+def test_fleet_counts_tally_the_apps_and_diff_the_running_totals() -> None:
+    diagnoses: list[dx.Diagnosis | None] = [
+        _diagnosis("True", "TokenVerified"),
+        _diagnosis("False", "TokenRejected", owner="True"),
+        _diagnosis("False", "TokenRejected", rotation="True"),
+        None,  # served, not judged yet
+    ]
+    totals = [(5, 1)]
+    counts = FleetCounts(lambda: diagnoses, lambda: totals[-1])
+    first = counts()
+    assert (first.apps, first.ready_true, first.ready_false, first.ready_unknown) == (4, 1, 2, 1)
+    assert first.not_ready_reasons == {"TokenRejected": 2}
+    assert (first.owner_role_change_required, first.secret_rotation_required) == (1, 1)
+    assert (first.mints_interval, first.zoom_errors_interval) == (5, 1)
+    totals.append((7, 1))
+    second = counts()
+    assert (second.mints_interval, second.zoom_errors_interval) == (2, 0), "since the previous line"
