@@ -40,7 +40,7 @@ from zoom_operator.spec import (
 from zoom_operator.worker import RENEW_NOW_ANNOTATION, AppWorker, ClientIdRegistry, WorkerConfig, WorkerView
 from zoom_operator.zoom.client import ZoomClient
 from zoom_operator.zoom.outcomes import TokenOutcome
-from zoom_operator.zoom.pool import BoundedTransport
+from zoom_operator.zoom.pool import zoom_http_client
 
 log = logging.getLogger("zoom_operator")
 
@@ -242,19 +242,10 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     metrics = Metrics()
     if options.metrics_port:
         metrics.serve(options.metrics_port)
-    # Requests wait for a pool slot in BoundedTransport, not in httpcore's queue (quadratic there), and
-    # the pool is small: httpcore checks every pooled connection for expiry on each request (a third of
-    # the Zoom client's CPU with 64 connections at 1,000 apps, bench/RESULTS.md).
-    http = httpx.AsyncClient(
-        timeout=httpx.Timeout(connect=5.0, read=10.0, write=10.0, pool=5.0),
-        transport=BoundedTransport(
-            httpx.AsyncHTTPTransport(
-                limits=httpx.Limits(
-                    max_connections=ZOOM_CONNECTIONS, max_keepalive_connections=ZOOM_CONNECTIONS
-                )
-            ),
-            limit=ZOOM_CONNECTIONS,
-        ),
+    # Zoom requests go through aiohttp's connection pool (zoom/pool.py: a third of the CPU per request
+    # of httpcore's at 64 in flight); more than ZOOM_CONNECTIONS at once wait in its queue.
+    http = zoom_http_client(
+        connections=ZOOM_CONNECTIONS, timeout=httpx.Timeout(connect=5.0, read=10.0, write=10.0, pool=5.0)
     )
     kube = KubeApi(api_client, max_workers=options.kube_workers)
     scheduler: Scheduler[ObjectRef] = Scheduler(_step, concurrency=options.max_concurrent_steps)

@@ -1,13 +1,15 @@
 """The Zoom client against the real simulator over HTTP: every row of the reference's scenario matrix
 (healthy, owner removed / deactivated / role changed, scopes shrunk, secret rotated, app deactivated or
 disabled, token caps, rate limits) and every injected fault (5xx, timeout, dropped connection,
-malformed body) ends as the typed outcome the diagnosis expects."""
+malformed body) ends as the typed outcome the diagnosis expects: over httpx's own transport (what
+`diagnose` and users' code use) and over the operator's (`zoom/pool.py`, aiohttp's pool)."""
 
 from __future__ import annotations
 
 import dataclasses
 import socket
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -16,6 +18,7 @@ import pytest
 from tests.support.simulator import SimulatorProcess
 from zoom_operator.secret import Secret
 from zoom_operator.zoom import (
+    ApiOk,
     AppDisabled,
     ClientRejected,
     NotFound,
@@ -30,6 +33,7 @@ from zoom_operator.zoom import (
     ZoomRole,
     ZoomUser,
 )
+from zoom_operator.zoom.pool import zoom_http_client
 
 ACCOUNT = "acc-demo"
 DEMO = ("demo-client", Secret("demo-secret"))
@@ -50,9 +54,30 @@ SHORT_TIMEOUT = httpx.Timeout(0.5)
 SimulatorFactory = Callable[..., SimulatorProcess]
 
 
+STACKS = ["httpx", "operator"]
+
+
+@pytest.fixture(params=STACKS)
+def stack(request: pytest.FixtureRequest) -> str:
+    """The HTTP stack under the client: httpx's own transport, or the operator's aiohttp one."""
+    return str(request.param)
+
+
+@asynccontextmanager
+async def open_client(
+    oauth_url: str, api_url: str, stack: str, *, timeout: httpx.Timeout | None = None
+) -> AsyncIterator[ZoomClient]:
+    if stack == "httpx":
+        async with ZoomClient(oauth_url=oauth_url, api_url=api_url, timeout=timeout) as client:
+            yield client
+        return
+    async with zoom_http_client(connections=4, timeout=httpx.Timeout(10.0)) as http:
+        yield ZoomClient(oauth_url=oauth_url, api_url=api_url, http=http, timeout=timeout)
+
+
 @pytest.fixture
-async def zoom(simulator: SimulatorProcess) -> AsyncIterator[ZoomClient]:
-    async with ZoomClient(oauth_url=simulator.base_url, api_url=simulator.base_url) as client:
+async def zoom(simulator: SimulatorProcess, stack: str) -> AsyncIterator[ZoomClient]:
+    async with open_client(simulator.base_url, simulator.base_url, stack) as client:
         yield client
 
 
@@ -444,10 +469,10 @@ async def test_injected_429_on_the_api_is_rate_limited(zoom: ZoomClient, simulat
 
 
 @pytest.mark.parametrize("target", ["token", "api"])
-async def test_hung_upstream_is_transient_timeout(simulator: SimulatorProcess, target: str) -> None:
-    async with ZoomClient(
-        oauth_url=simulator.base_url, api_url=simulator.base_url, timeout=SHORT_TIMEOUT
-    ) as zoom:
+async def test_hung_upstream_is_transient_timeout(
+    simulator: SimulatorProcess, target: str, stack: str
+) -> None:
+    async with open_client(simulator.base_url, simulator.base_url, stack, timeout=SHORT_TIMEOUT) as zoom:
         token = await mint(zoom)
         simulator.admin("POST", "/_sim/faults", {"target": target, "kind": "timeout", "count": 1})
         try:
@@ -468,7 +493,10 @@ async def test_dropped_connection_is_transient_connection(
     zoom: ZoomClient, simulator: SimulatorProcess, target: str
 ) -> None:
     token = await mint(zoom)
-    simulator.admin("POST", "/_sim/faults", {"target": target, "kind": "drop", "count": 1})
+    # aiohttp sends a GET again, once, when a kept-alive connection drops it (the server may have closed
+    # an idle connection); httpx does not: two drops in a row reach the caller over both stacks
+    drops = 2 if target == "api" else 1
+    simulator.admin("POST", "/_sim/faults", {"target": target, "kind": "drop", "count": drops})
 
     if target == "token":
         outcome: object = await zoom.mint(ACCOUNT, *DEMO)
@@ -479,6 +507,21 @@ async def test_dropped_connection_is_transient_connection(
     assert outcome.kind == "connection"
     assert DEMO[1].reveal() not in outcome.detail
     assert token.access_token.reveal() not in outcome.detail
+
+
+async def test_the_operator_stack_sends_a_get_again_once_after_a_dropped_keep_alive(
+    simulator: SimulatorProcess,
+) -> None:
+    async with open_client(simulator.base_url, simulator.base_url, "operator") as zoom:
+        token = await mint(zoom)
+        simulator.admin("POST", "/_sim/faults", {"target": "api", "kind": "drop", "count": 1})
+        outcome = await zoom.get(token.access_token, "/v2/users/me")
+        simulator.admin("POST", "/_sim/faults", {"target": "token", "kind": "drop", "count": 1})
+        minted = await zoom.mint(ACCOUNT, *DEMO)
+
+    assert isinstance(outcome, ApiOk), "the GET was sent again on a fresh connection"
+    assert isinstance(minted, Transient), "a token request is never sent again"
+    assert minted.kind == "connection"
 
 
 async def test_malformed_bodies_are_transient_malformed(
@@ -499,13 +542,13 @@ async def test_malformed_bodies_are_transient_malformed(
         assert (outcome.kind, outcome.http_status) == ("malformed", 200)
 
 
-async def test_nothing_listening_is_transient_connection() -> None:
+async def test_nothing_listening_is_transient_connection(stack: str) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed_port = probe.getsockname()[1]
     url = f"http://127.0.0.1:{closed_port}"
 
-    async with ZoomClient(oauth_url=url, api_url=url, timeout=SHORT_TIMEOUT) as zoom:
+    async with open_client(url, url, stack, timeout=SHORT_TIMEOUT) as zoom:
         outcome = await zoom.mint(ACCOUNT, *DEMO)
 
     assert isinstance(outcome, Transient)

@@ -1,63 +1,88 @@
-"""BoundedTransport: at most `limit` requests reach the connection pool; a slot frees when the body closes."""
+"""The operator's Zoom transport: aiohttp's failures as the httpx errors the client classifies, and no
+more connections than asked for (a real aiohttp server on 127.0.0.1)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
+import aiohttp
 import httpx
 import pytest
+from aiohttp import web
 
-from zoom_operator.zoom.pool import BoundedTransport
+from zoom_operator.secret import Secret
+from zoom_operator.zoom import Transient, ZoomClient
+from zoom_operator.zoom.pool import _raise_as_httpx, zoom_http_client
 
-
-class _SlowTransport(httpx.AsyncBaseTransport):
-    """Answers after a short pause and records how many requests it held at once."""
-
-    def __init__(self, fail_first: int = 0) -> None:
-        self.in_flight = 0
-        self.peak = 0
-        self.fail_first = fail_first
-        self.calls = 0
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.calls += 1
-        if self.calls <= self.fail_first:
-            raise httpx.ConnectError("refused", request=request)
-        self.in_flight += 1
-        self.peak = max(self.peak, self.in_flight)
-        await asyncio.sleep(0.01)
-        transport = self
-
-        class Body(httpx.AsyncByteStream):
-            async def __aiter__(self):  # type: ignore[no-untyped-def]
-                await asyncio.sleep(0.01)
-                yield b'{"ok": true}'
-
-            async def aclose(self) -> None:
-                transport.in_flight -= 1
-
-        return httpx.Response(200, stream=Body())
+REQUEST = httpx.Request("GET", "http://zoom.test/v2/users/me")
+NOT_HTTP = aiohttp.ClientResponseError(aiohttp.RequestInfo(REQUEST.url, "GET", {}), ())  # type: ignore[arg-type]
 
 
-async def test_no_more_than_limit_requests_reach_the_pool_and_all_are_served() -> None:
-    inner = _SlowTransport()
-    async with httpx.AsyncClient(transport=BoundedTransport(inner, limit=4)) as client:
-        responses = await asyncio.gather(*(client.get("http://zoom.test/v2/users/me") for _ in range(50)))
-    assert [r.json() for r in responses] == [{"ok": True}] * 50
-    assert inner.peak == 4
-    assert inner.in_flight == 0
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (aiohttp.ConnectionTimeoutError("connect"), httpx.ConnectTimeout),
+        (aiohttp.SocketTimeoutError("read"), httpx.ReadTimeout),
+        (TimeoutError(), httpx.ReadTimeout),
+        (aiohttp.ServerDisconnectedError(), httpx.ReadError),
+        (aiohttp.ClientPayloadError("cut short"), httpx.ReadError),
+        (aiohttp.ClientOSError(104, "reset"), httpx.ReadError),
+        (NOT_HTTP, httpx.RemoteProtocolError),
+        (aiohttp.ClientError("other"), httpx.TransportError),
+    ],
+)
+def test_each_aiohttp_failure_is_the_httpx_error_it_is(error: BaseException, expected: type) -> None:
+    with pytest.raises(httpx.TransportError) as raised:
+        _raise_as_httpx(error, REQUEST)
+    assert type(raised.value) is expected
+    assert raised.value.__cause__ is error
 
 
-async def test_a_failed_request_gives_its_slot_back() -> None:
-    inner = _SlowTransport(fail_first=3)
-    async with httpx.AsyncClient(transport=BoundedTransport(inner, limit=1)) as client:
-        for _ in range(3):
-            with pytest.raises(httpx.ConnectError):
-                await client.get("http://zoom.test/oauth/token")
-        response = await asyncio.wait_for(client.get("http://zoom.test/oauth/token"), timeout=2)
-    assert response.status_code == 200
+@pytest.fixture
+async def slow_server() -> AsyncIterator[tuple[str, list[int]]]:
+    """Answers after 50 ms; records how many requests it held at once."""
+    held = [0, 0]  # now, peak
+
+    async def handler(request: web.Request) -> web.Response:
+        held[0] += 1
+        held[1] = max(held[1], held[0])
+        await asyncio.sleep(0.05)
+        held[0] -= 1
+        return web.json_response({"id": "u-1"})
+
+    async def hang(request: web.Request) -> web.Response:
+        await asyncio.sleep(1)
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_get("/v2/users/me", handler)
+    app.router.add_get("/v2/users/slow", hang)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}", held
+    finally:
+        await runner.cleanup()
 
 
-def test_limit_must_be_positive() -> None:
-    with pytest.raises(ValueError, match="at least 1"):
-        BoundedTransport(_SlowTransport(), limit=0)
+async def test_no_more_requests_in_flight_than_connections_and_all_are_served(
+    slow_server: tuple[str, list[int]],
+) -> None:
+    base, held = slow_server
+    async with zoom_http_client(connections=4, timeout=httpx.Timeout(10.0)) as http:
+        answers = await asyncio.gather(*(http.get(f"{base}/v2/users/me") for _ in range(40)))
+    assert [a.json() for a in answers] == [{"id": "u-1"}] * 40
+    assert held[1] == 4
+
+
+async def test_a_read_timeout_is_a_transient_timeout(slow_server: tuple[str, list[int]]) -> None:
+    base, _ = slow_server
+    async with zoom_http_client(connections=2, timeout=httpx.Timeout(10.0)) as http:
+        zoom = ZoomClient(oauth_url=base, api_url=base, http=http, timeout=httpx.Timeout(0.3))
+        outcome = await zoom.get(Secret("t"), "/v2/users/slow")
+    assert isinstance(outcome, Transient)
+    assert outcome.kind == "timeout"

@@ -1,60 +1,89 @@
-"""An httpx transport that lets at most `limit` requests into the connection pool at once.
+"""The operator's HTTP client for Zoom: httpx's interface over aiohttp's connection pool.
 
-httpcore 1.0's pool re-scans every queued request against every connection each time a request
-starts or a connection frees up (encode/httpcore#1035, encode/httpx#3215): with thousands of requests
-queued for 64 connections, that scan is quadratic and took over half of the operator's CPU when
-1,000 ZoomApps started at once (bench/RESULTS.md). Waiting here, on an asyncio.Semaphore, costs O(1)
-per request and keeps httpcore's queue no longer than the pool. A waiting request has not yet started
-its pool timeout, so a burst is served in order instead of failing with PoolTimeout.
+httpcore 1.0's pool scans every pooled connection (a socket poll each) and every queued request each
+time a request starts or ends (encode/httpcore#1035, encode/httpx#3215). On a loopback Zoom with 64
+requests in flight that cost 3.1-3.3 ms of CPU per request against 0.9-1.0 ms through aiohttp's
+connector (bench/RESULTS.md, "2026-12-01"): at 10,000 apps probing every 300 s, a tenth of a core.
+So the operator's `httpx.AsyncClient` sends through httpx-aiohttp's `AiohttpTransport`, and
+`ZoomClient` keeps speaking httpx (its tests, `diagnose` and users' code keep httpx's own transport).
 
-A slot is held until the response body is closed (httpx reads it before returning a non-streamed
-response), not just until the headers arrive.
+httpx-aiohttp maps aiohttp's errors coarsely (a dropped connection becomes `ConnectTimeout`, a bad
+answer escapes as an aiohttp error). `ZoomTransport` gives each failure the httpx error it is, so the
+client's outcomes stay what they are over httpx's transport: timeouts are `timeout`, a connection
+refused, reset or dropped is `connection`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
+from typing import NoReturn
 
+import aiohttp
 import httpx
+from httpx_aiohttp import AiohttpTransport
 
 
-class BoundedTransport(httpx.AsyncBaseTransport):
-    def __init__(self, inner: httpx.AsyncBaseTransport, limit: int) -> None:
-        if limit < 1:
-            raise ValueError(f"limit must be at least 1, got {limit}")
-        self._inner = inner
-        self._slots = asyncio.Semaphore(limit)
+def zoom_http_client(*, connections: int, timeout: httpx.Timeout) -> httpx.AsyncClient:
+    """An `httpx.AsyncClient` whose requests share at most `connections` connections to Zoom; more wait
+    for one in aiohttp's queue (FIFO, O(1) per request), within `timeout.pool`."""
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    return httpx.AsyncClient(timeout=timeout, transport=ZoomTransport(limits=limits))
+
+
+class ZoomTransport(AiohttpTransport):
+    """`AiohttpTransport` with every aiohttp failure raised as the matching httpx error."""
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        await self._slots.acquire()
         try:
-            response = await self._inner.handle_async_request(request)
-        except BaseException:
-            self._slots.release()
+            response = await super().handle_async_request(request)
+        except httpx.HTTPError as error:
+            if isinstance(error.__cause__, aiohttp.ClientError | asyncio.TimeoutError):
+                _raise_as_httpx(error.__cause__, request)
             raise
+        except (TimeoutError, aiohttp.ClientError) as error:
+            _raise_as_httpx(error, request)
         stream = response.stream
         assert isinstance(stream, httpx.AsyncByteStream)
-        response.stream = _ReleasingStream(stream, self._slots.release)
+        response.stream = _MappedStream(stream, request)
         return response
 
-    async def aclose(self) -> None:
-        await self._inner.aclose()
 
+class _MappedStream(httpx.AsyncByteStream):
+    """The response body, with the same error mapping while it is read."""
 
-class _ReleasingStream(httpx.AsyncByteStream):
-    def __init__(self, stream: httpx.AsyncByteStream, release: Callable[[], None]) -> None:
+    def __init__(self, stream: httpx.AsyncByteStream, request: httpx.Request) -> None:
         self._stream = stream
-        self._release: Callable[[], None] | None = release
+        self._request = request
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._stream:
-            yield chunk
+        try:
+            async for chunk in self._stream:
+                yield chunk
+        except httpx.HTTPError as error:
+            if isinstance(error.__cause__, aiohttp.ClientError | asyncio.TimeoutError):
+                _raise_as_httpx(error.__cause__, self._request)
+            raise
+        except (TimeoutError, aiohttp.ClientError) as error:
+            _raise_as_httpx(error, self._request)
 
     async def aclose(self) -> None:
-        try:
-            await self._stream.aclose()
-        finally:
-            release, self._release = self._release, None
-            if release is not None:
-                release()
+        await self._stream.aclose()
+
+
+def _raise_as_httpx(error: BaseException, request: httpx.Request) -> NoReturn:
+    message = str(error) or type(error).__name__
+    mapped: httpx.TransportError
+    if isinstance(error, aiohttp.ConnectionTimeoutError):
+        mapped = httpx.ConnectTimeout(message, request=request)
+    elif isinstance(error, asyncio.TimeoutError):  # aiohttp's socket and server timeouts are ones too
+        mapped = httpx.ReadTimeout(message, request=request)
+    elif isinstance(error, aiohttp.ClientConnectorError):
+        mapped = httpx.ConnectError(message, request=request)
+    elif isinstance(error, aiohttp.ClientConnectionError | aiohttp.ClientPayloadError):
+        mapped = httpx.ReadError(message, request=request)  # reset, closed or dropped mid-answer
+    elif isinstance(error, aiohttp.ClientResponseError):
+        mapped = httpx.RemoteProtocolError(message, request=request)  # not an HTTP answer
+    else:
+        mapped = httpx.TransportError(message, request=request)
+    raise mapped from error
