@@ -166,6 +166,21 @@ def test_last_transition_time_moves_only_when_the_status_changes() -> None:
     assert [(c.condition.type, c.is_warning) for c in changes] == [("Ready", True)]
 
 
+def test_a_new_app_posts_one_event_unless_a_flag_is_raised_at_once() -> None:
+    assert [c.condition.type for c in transitions(None, _diagnosis("True", "TokenVerified"))] == ["Ready"]
+    raised = dx.Diagnosis(
+        ready=dx.Condition("Ready", "False", "TokenRejected", "m"),
+        secret_rotation_required=dx.Condition("SecretRotationRequired", "True", "InvalidClient", "m"),
+        owner_role_change_required=dx.Condition("OwnerRoleChangeRequired", "Unknown", "NotChecked", "m"),
+    )
+    changes = transitions(None, raised)
+    assert [(c.condition.type, c.is_warning) for c in changes] == [
+        ("Ready", True),
+        ("SecretRotationRequired", True),
+        ("OwnerRoleChangeRequired", False),
+    ]
+
+
 def test_restart_restores_an_accepted_probe_and_the_owner() -> None:
     token = _token(NOW - timedelta(minutes=10))
     status = {

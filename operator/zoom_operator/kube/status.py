@@ -78,10 +78,18 @@ def render_conditions(
 
 
 def transitions(previous: Sequence[Mapping[str, Any]] | None, diagnosis: Diagnosis) -> list[Transition]:
+    """The conditions that changed status or reason since `previous`: each posts an Event.
+
+    A flag that first appears lowered (`False`) is no news and posts none: with one Event each, a new
+    ZoomApp cost three Events where one says it (Ready), and Events were 3 of the 10.5 API requests per
+    app when 1,000 apps started (bench/RESULTS.md, 2026-12-01).
+    """
     by_type = {str(c.get("type")): c for c in previous or () if isinstance(c, Mapping)}
     changed = []
     for condition in diagnosis.conditions():
         old = by_type.get(condition.type)
+        if old is None and condition.type != "Ready" and condition.status == "False":
+            continue
         old_status = str(old.get("status")) if old else None
         old_reason = str(old.get("reason")) if old else None
         if old_status != condition.status or old_reason != condition.reason:
