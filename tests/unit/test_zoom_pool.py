@@ -86,3 +86,16 @@ async def test_a_read_timeout_is_a_transient_timeout(slow_server: tuple[str, lis
         outcome = await zoom.get(Secret("t"), "/v2/users/slow")
     assert isinstance(outcome, Transient)
     assert outcome.kind == "timeout"
+
+
+async def test_the_proxy_in_the_environment_is_used(
+    slow_server: tuple[str, list[int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proxy, held = slow_server
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    async with zoom_http_client(connections=2, timeout=httpx.Timeout(5.0)) as http:
+        answer = await http.get("http://zoom.invalid/v2/users/me")  # reachable only through the proxy
+    assert answer.json() == {"id": "u-1"}
+    assert held[1] == 1

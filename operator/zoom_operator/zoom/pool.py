@@ -26,9 +26,21 @@ from httpx_aiohttp import AiohttpTransport
 
 def zoom_http_client(*, connections: int, timeout: httpx.Timeout) -> httpx.AsyncClient:
     """An `httpx.AsyncClient` whose requests share at most `connections` connections to Zoom; more wait
-    for one in aiohttp's queue (FIFO, O(1) per request), within `timeout.pool`."""
+    for one in aiohttp's queue (FIFO, O(1) per request), within `timeout.pool`.
+
+    Like httpx's own transport it honours `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` (the chart's `env`
+    is where a cluster's egress proxy goes) and verifies TLS against certifi's CA bundle.
+    """
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    return httpx.AsyncClient(timeout=timeout, transport=ZoomTransport(limits=limits))
+    tls = httpx.create_ssl_context()
+
+    def session() -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(
+            limit=connections, ssl=tls, keepalive_timeout=limits.keepalive_expiry
+        )
+        return aiohttp.ClientSession(connector=connector, trust_env=True)
+
+    return httpx.AsyncClient(timeout=timeout, transport=ZoomTransport(limits=limits, client=session))
 
 
 class ZoomTransport(AiohttpTransport):
