@@ -25,9 +25,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
 DEFAULT_STATE = REPO_ROOT / "operator" / "zoom_operator" / "simulator" / "default_state.yaml"
 APPS = 20
-# Transition lines per app on its way to Ready: each of its three conditions (Ready,
-# SecretRotationRequired, OwnerRoleChangeRequired) set once, Ready and OwnerRoleChangeRequired perhaps
-# Unknown (Pending) first when the simulator's rate limit answers a first probe with 429.
+# Transition lines per app on its way to Ready: Ready set once (a flag first set False is no
+# transition), perhaps after Ready and OwnerRoleChangeRequired were Unknown (Pending) first, when the
+# simulator's rate limit answers a first probe with 429; at most each of the three conditions twice
+# and Ready's first, with room to spare.
 TRANSITIONS_PER_APP = 3 + 2
 OTHER_LINES = 12  # the settings line and kopf's few start-up and shutdown lines, with room to spare
 TRANSITION = re.compile(r"^\S+/logs-\d+: (Ready|SecretRotationRequired|OwnerRoleChangeRequired)=")
