@@ -52,11 +52,13 @@ qualified() { # python:3.11 -> docker.io/library/python:3.11, as registries.conf
 
 stand_in_tarball() { # make (once) and print the cached stand-in root filesystem
 	local tarball="$cache/image-base/bookworm-python3-minbase.tar"
-	if [[ ! -s "$tarball" ]]; then
+	if [[ ! -f "$tarball" || ! -s "$tarball" ]]; then
+		rm -rf "$tarball" "$tarball.tmp"  # a directory left by an earlier version of this script
 		mkdir -p "$(dirname "$tarball")"
 		log "making the stand-in base with mmdebstrap (about 2 minutes, once; cached in $tarball)"
-		mmdebstrap --quiet --variant=minbase --include=python3,python3-venv,python-is-python3,ca-certificates \
-			bookworm "$tarball.tmp" >&2
+		# --format=tar: mmdebstrap picks the format from the target's name, and "*.tmp" made a directory
+		mmdebstrap --quiet --format=tar --variant=minbase \
+			--include=python3,python3-venv,python-is-python3,ca-certificates bookworm "$tarball.tmp" >&2
 		mv -f "$tarball.tmp" "$tarball"
 	fi
 	echo "$tarball"
