@@ -20,7 +20,7 @@ from zoom_operator.executors import ZoomGateway
 from zoom_operator.kube.refs import ObjectRef, as_mapping
 from zoom_operator.kube.token_secret import read_stored_token
 from zoom_operator.spec import EndpointAllowlist, Endpoints, SpecError, ZoomAppSpec, parse_spec
-from zoom_operator.token_keeper import SecretGateway, TokenSecretKeeper, app_uid
+from zoom_operator.token_keeper import SecretGateway, ShardLabels, TokenSecretKeeper, app_uid
 from zoom_operator.zoom.outcomes import TokenIssued
 
 log = logging.getLogger("zoom_operator.worker")
@@ -30,12 +30,9 @@ class ZoomAppReader(SecretGateway, Protocol):
     async def get_zoomapp(self, ref: ObjectRef) -> dict[str, Any] | None: ...
 
 
-class Allowlisted(Protocol):
+class Allowlisted(ShardLabels, Protocol):
     @property
     def allowlist(self) -> EndpointAllowlist: ...
-
-    @property
-    def shard_labels(self) -> Callable[[str], Mapping[str, str]] | None: ...
 
 
 class OwnerChecker(TokenSecretKeeper):

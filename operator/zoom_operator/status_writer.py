@@ -11,7 +11,7 @@ mint attempts, adopts its newer token, and sends nothing while the winner's requ
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, Protocol
@@ -31,7 +31,7 @@ from zoom_operator.kube.status import (
 from zoom_operator.schedule import MintBudget
 from zoom_operator.spec import SpecError, ZoomAppSpec
 from zoom_operator.timefmt import parse_rfc3339, rfc3339
-from zoom_operator.token_keeper import TokenSecretKeeper
+from zoom_operator.token_keeper import SecretGateway, ShardLabels, TokenSecretKeeper
 from zoom_operator.zoom.outcomes import TokenOutcome
 
 READY_INVALID_SPEC: Final = "InvalidSpec"
@@ -42,12 +42,7 @@ MINT_DEADLINE: Final = timedelta(seconds=10)
 MINT_LEASE: Final = timedelta(seconds=15)
 
 
-class StatusGateway(Protocol):
-    async def get_secret(self, ref: ObjectRef) -> dict[str, Any] | None: ...
-    async def get_secret_metadata(self, ref: ObjectRef) -> dict[str, Any] | None: ...
-    async def create_secret(self, namespace: str, body: Mapping[str, Any]) -> dict[str, Any]: ...
-    async def replace_secret(self, ref: ObjectRef, body: Mapping[str, Any]) -> dict[str, Any]: ...
-    async def patch_secret(self, ref: ObjectRef, patch: Mapping[str, Any]) -> dict[str, Any]: ...
+class StatusGateway(SecretGateway, Protocol):
     async def get_zoomapp(self, ref: ObjectRef) -> dict[str, Any] | None: ...
     async def patch_zoomapp_status(
         self, ref: ObjectRef, status: Mapping[str, Any], *, resource_version: str | None = None
@@ -75,11 +70,9 @@ class Publisher(Protocol):
     def forget(self, ref: ObjectRef) -> None: ...
 
 
-class Tunable(Protocol):
+class Tunable(ShardLabels, Protocol):
     @property
     def fresh_token_seconds(self) -> int: ...
-    @property
-    def shard_labels(self) -> Callable[[str], Mapping[str, str]] | None: ...
 
 
 class StatusWriter(TokenSecretKeeper):
