@@ -13,7 +13,7 @@ from aiohttp import web
 
 from zoom_operator.secret import Secret
 from zoom_operator.zoom import Transient, ZoomClient
-from zoom_operator.zoom.pool import _raise_as_httpx, zoom_http_client
+from zoom_operator.zoom.pool import _environment_proxy, _raise_as_httpx, zoom_http_client
 
 REQUEST = httpx.Request("GET", "http://zoom.test/v2/users/me")
 NOT_HTTP = aiohttp.ClientResponseError(aiohttp.RequestInfo(REQUEST.url, "GET", {}), ())  # type: ignore[arg-type]
@@ -95,7 +95,22 @@ async def test_the_proxy_in_the_environment_is_used(
     monkeypatch.setenv("HTTP_PROXY", proxy)
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
+    _environment_proxy.cache_clear()  # read once per origin
     async with zoom_http_client(connections=2, timeout=httpx.Timeout(5.0)) as http:
         answer = await http.get("http://zoom.invalid/v2/users/me")  # reachable only through the proxy
     assert answer.json() == {"id": "u-1"}
     assert held[1] == 1
+    _environment_proxy.cache_clear()
+
+
+def test_no_proxy_exempts_a_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "zoom-sim.staging.svc")
+    _environment_proxy.cache_clear()
+    try:
+        proxy = _environment_proxy("https", "api.zoom.us")
+        assert proxy is not None
+        assert str(proxy.url) == "http://proxy.internal:3128"
+        assert _environment_proxy("https", "zoom-sim.staging.svc") is None
+    finally:
+        _environment_proxy.cache_clear()
