@@ -18,6 +18,7 @@ $KUBECONFIG must be set by the caller: the kubernetes client reads it when it is
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import sys
 from typing import Any
@@ -54,6 +55,30 @@ def _trace_memory(path: str) -> None:
         asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump)
 
 
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks")
+        + ("uordblks", "fordblks", "keepcost")
+    ]
+
+
+def _malloc_summary() -> str:
+    """glibc's heap (mallinfo2): what malloc holds from the OS, how much of it is in use and how much
+    is free but not returned (fragmentation), plus the separately mmap'd blocks."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = _MallInfo2
+        info = libc.mallinfo2()
+    except (OSError, AttributeError):
+        return "malloc: mallinfo2 not available"
+    mib = 2**20
+    return (
+        f"malloc: heap {info.arena / mib:.1f} MiB (in use {info.uordblks / mib:.1f}, "
+        f"free {info.fordblks / mib:.1f}), mmap'd {info.hblkhd / mib:.1f} MiB in {info.hblks} blocks"
+    )
+
+
 def _memdump(path: str) -> None:
     """On SIGUSR1 (handled on kopf's event loop, between callbacks): a census of live objects."""
     import asyncio
@@ -80,6 +105,7 @@ def _memdump(path: str) -> None:
             lines = [
                 f"gc objects: {sum(counts.values())}, shallow {sum(sizes.values()) / 2**20:.1f} MiB; "
                 f"asyncio tasks {len(tasks)}; threads {threading.active_count()}",
+                _malloc_summary(),
                 "--- by shallow size ---",
                 *(f"{sizes[n] / 2**20:8.2f} MiB {counts[n]:9d}  {n}" for n, _ in sizes.most_common(30)),
                 "--- by count ---",

@@ -22,6 +22,7 @@ from kopf._core.engines import posting
 from kopf._core.engines.daemons import DaemonsMemory
 from kopf._core.reactor.inventory import ResourceMemories
 
+from zoom_operator import memory
 from zoom_operator.kube.api import KubeApi, ObjectRef, load_api_client
 from zoom_operator.kube.credentials import CREDENTIALS_LABEL_VALUE
 from zoom_operator.kube.sharding import SHARD_LABEL, bucket_selector, shard_bucket
@@ -48,6 +49,7 @@ FINALIZER = "zoom-operator.io/finalizer"
 KOPF_WORKER_LIMIT = 128  # ZoomApps kopf processes at once (watch events, the finalizer): see configure()
 ZOOM_CONNECTIONS = 16  # Zoom requests in flight per process (10,000 apps probing every 300 s: 33/s)
 KOPF_IDLE_SECONDS = 0.5  # how long kopf's per-object worker waits for the object's next event
+MALLOC_ARENAS = 2  # glibc's arenas (one per thread by default, each keeping its own free memory)
 
 
 @dataclass
@@ -91,6 +93,7 @@ class Runtime:
     # kopf's Event queue, as its handlers see it: the scheduler's steps post Events through it too
     event_queue: tuple[Any, asyncio.AbstractEventLoop] | None = None
     summary_task: asyncio.Task[None] | None = None
+    trim_task: asyncio.Task[None] | None = None
 
     def zoom(self, endpoints: Endpoints) -> ZoomClient:
         client = self.zoom_clients.get(endpoints)
@@ -217,6 +220,7 @@ def _in_kopf_context() -> None:
 async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     global _runtime
     options = OPTIONS
+    memory.limit_arenas(MALLOC_ARENAS)  # before the thread pools start: see memory.py
     # Silent watch death is kopf's most reported failure: pin every timeout.
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
@@ -256,6 +260,7 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     if options.summary_interval > 0:
         summary = Summary(_fleet_counts(rt), interval_seconds=options.summary_interval)
         rt.summary_task = asyncio.create_task(summary.run(options.summary_interval), name="summary")
+    rt.trim_task = asyncio.create_task(memory.trim_forever(), name="release-free-heap")
     rt.config = WorkerConfig(
         s2s_privilege=options.s2s_privilege,
         allowlist=options.allowlist,
@@ -280,6 +285,8 @@ async def shutdown(**_: Any) -> None:
             await _runtime.secret_watch.stop()
         if _runtime.summary_task is not None:
             _runtime.summary_task.cancel()
+        if _runtime.trim_task is not None:
+            _runtime.trim_task.cancel()
         await _runtime.scheduler.stop()
         await _runtime.http.aclose()
         _runtime.kube.close()
@@ -379,7 +386,7 @@ def _secret_event(kind: str, secret: Mapping[str, Any]) -> None:
         if token:
             worker.token_secret_event(None if kind == "DELETED" else secret)
         else:
-            worker.credentials_event(None if kind == "DELETED" else secret)
+            worker.credentials_event()
 
 
 def _secrets_relisted(namespace: str | None, selector: str, listed: frozenset[tuple[str, str]]) -> None:
@@ -399,7 +406,7 @@ def _secrets_relisted(namespace: str | None, selector: str, listed: frozenset[tu
             and credentials is not None
             and (credentials.namespace, credentials.name) not in listed
         ):
-            worker.credentials_event(None)
+            worker.credentials_event()
         if "token" in kinds and token is not None and (token.namespace, token.name) not in listed:
             worker.token_secret_event(None)
 

@@ -9,7 +9,6 @@ restarted operator rebuilds it without a mint. Slots, and no task, event, RNG or
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -23,7 +22,6 @@ from zoom_operator.diagnosis import (
     TokenSecretConflict,
 )
 from zoom_operator.kube.credentials import Credentials
-from zoom_operator.kube.token_secret import Imprint
 from zoom_operator.schedule import MintBudget, renew_at
 from zoom_operator.zoom.outcomes import RateLimited, TokenIssued, Transient, Unauthorized
 
@@ -41,7 +39,11 @@ class AppState:
     token: TokenIssued | None = None
     token_unsaved: bool = False  # minted but not yet in the Secret (the write failed)
     token_secret_name: str | None = None  # where the current token is written
-    token_expected: Imprint | None = None  # what the token Secret was last rendered to hold
+    # The token Secret's resourceVersion as this app last wrote (or read, when intact) it: a watch event
+    # at another version means someone else changed it. Events while a write is out wait for its answer.
+    token_version: str | None = None
+    token_writing: bool = False
+    token_seen_version: str | None = None  # the newest event's version while a write was out
     previous_scopes: frozenset[str] | None = None  # the last scopes that held everything required
     proven_client_id: str | None = None  # fingerprint of the client ID our token was minted with
 
@@ -80,7 +82,6 @@ class AppState:
     # The Secrets.
     credentials: Credentials | CredentialsProblem | None = None
     credentials_checked_at: datetime | None = None
-    credentials_pending: tuple[Mapping[str, Any] | None] | None = None  # a watch event's body, unread
     conflict: TokenSecretConflict | None = None  # the token Secret's name is taken by a Secret not ours
     conflict_checked_at: datetime | None = None
 

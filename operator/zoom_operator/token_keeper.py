@@ -20,7 +20,6 @@ from zoom_operator.kube.token_secret import (
     UNMAINTAINED_ANNOTATION,
     client_id_fingerprint,
     controller_of,
-    imprint,
     is_intact,
     is_owned_by,
     read_stored_token,
@@ -57,6 +56,11 @@ def app_uid(body: Mapping[str, Any]) -> str:
     return str((body.get("metadata") or {}).get("uid") or "")
 
 
+def resource_version(obj: Mapping[str, Any] | None) -> str | None:
+    value = ((obj or {}).get("metadata") or {}).get("resourceVersion")
+    return str(value) if value else None
+
+
 class TokenSecretKeeper:
     """The token Secret half of a worker; see the module docstring."""
 
@@ -67,6 +71,7 @@ class TokenSecretKeeper:
     _reporter: Warner
     _clock: Callable[[], datetime]
     _config: ShardLabels
+    wake: Callable[[str], None]
 
     async def _read_token_secret(self, name: str, uid: str) -> tuple[Ownership, dict[str, Any] | None]:
         """("absent", None), ("owned", the Secret) or ("foreign", its metadata only)."""
@@ -159,7 +164,7 @@ class TokenSecretKeeper:
         live: dict[str, Any] | None
         # Known to be absent (looked up when the state was restored, nothing written since): create it
         # straight away; if someone made it meanwhile the create fails (409) and it is looked at first.
-        known_absent = state.token_expected is None and state.token_secret_name == ref.name
+        known_absent = state.token_version is None and state.token_secret_name == ref.name
         for _ in range(3):
             if known_absent:
                 ownership, live, known_absent = "absent", None, False
@@ -175,26 +180,41 @@ class TokenSecretKeeper:
                     self._adopt(body, spec, existing, live)
                     return
                 rendered["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
+            state.token_writing, state.token_seen_version = True, None
             try:
                 if live is None:
-                    await self._kube.create_secret(self.ref.namespace, rendered)
+                    written = await self._kube.create_secret(self.ref.namespace, rendered)
                 else:
-                    await self._kube.replace_secret(ref, rendered)
+                    written = await self._kube.replace_secret(ref, rendered)
             except KubeError as error:
                 if error.status == 409:  # created or changed meanwhile: look again
                     continue
                 raise
-            state.token, state.token_expected, state.token_unsaved = token, imprint(rendered), False
+            finally:
+                state.token_writing = False
+            state.token, state.token_unsaved = token, False
             state.token_secret_name = ref.name
+            self._wrote_version(resource_version(written))
             return
         raise KubeError(409, "Conflict", f"token Secret {ref} kept changing while being written")
+
+    def _wrote_version(self, version: str | None) -> None:
+        """The token Secret is at `version` by this app's own write; a watch event that arrived while the
+        write was out at another version was someone else's change: look at the Secret again."""
+        state = self.state
+        seen, state.token_seen_version = state.token_seen_version, None
+        state.token_version = version
+        if seen is not None and seen != version:
+            self.wake("token_secret")
 
     def _adopt(
         self, body: Mapping[str, Any], spec: ZoomAppSpec, token: TokenIssued, live: Mapping[str, Any]
     ) -> None:
         state = self.state
-        state.token, state.token_expected = token, imprint(self._render(body, spec, token))
-        state.token_unsaved = False
+        state.token, state.token_unsaved = token, False
+        state.token_version = (
+            resource_version(live) if is_intact(live, self._render(body, spec, token)) else None
+        )
         state.token_secret_name = spec.token_secret.name
         recorded = client_id_fingerprint(live)
         if recorded is not None:
@@ -223,6 +243,7 @@ class TokenSecretKeeper:
             self._set_conflict(ref.name, live, self._clock())
             return
         if is_intact(live, self._render(body, spec, token)):
+            self.state.token_version = resource_version(live)  # changed only where it is not ours
             return
         log.info(
             "%s: token Secret %s was %s; restoring it", self.ref, ref, "deleted" if live is None else "edited"

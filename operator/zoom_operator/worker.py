@@ -36,8 +36,7 @@ from zoom_operator.kube.refs import KubeError, ObjectRef, as_mapping
 from zoom_operator.kube.status import restore_state
 from zoom_operator.kube.token_secret import (
     client_id_fingerprint,
-    imprint,
-    matches,
+    is_intact,
     parse_rfc3339,
     read_stored_token,
 )
@@ -61,7 +60,7 @@ from zoom_operator.status_writer import (
     StatusWriter,
     WorkerView,
 )
-from zoom_operator.token_keeper import app_uid
+from zoom_operator.token_keeper import app_uid, resource_version
 from zoom_operator.zoom.outcomes import TokenIssued, Transient, Unauthorized
 
 __all__ = ["RENEW_NOW_ANNOTATION", "AppWorker", "ClientIdRegistry", "WorkerConfig", "WorkerView"]
@@ -161,16 +160,19 @@ class AppWorker(StatusWriter, OwnerChecker):
         if self._waker is not None:
             self._waker(self.ref)
 
-    def credentials_event(self, secret: Mapping[str, Any] | None) -> None:
-        """The credentials Secret changed; its body saves a read. None (deleted, or its label removed, which
-        the labelled watch also reports as a deletion): read it again."""
-        self.state.credentials_pending = (secret,) if secret is not None else None
+    def credentials_event(self) -> None:
+        """The credentials Secret changed, was deleted or lost its label: read it again. (The watch
+        carries metadata only: the data is read by name, by the app that uses it.)"""
         self.wake("credentials")
 
     def token_secret_event(self, secret: Mapping[str, Any] | None) -> None:
-        """The token Secret changed (None: deleted); wake only if it no longer holds what was written."""
-        expected = self.state.token_expected
-        if secret is None or expected is None or not matches(secret, expected):
+        """The token Secret changed (None: deleted); wake only if the change is not this app's own
+        write. While a write is out, the event's version waits for the write's answer."""
+        st = self.state
+        version = resource_version(secret)
+        if secret is not None and st.token_writing:
+            st.token_seen_version = version
+        elif secret is None or st.token_version is None or version != st.token_version:
             self.wake("token_secret")
 
     @property
@@ -317,7 +319,10 @@ class AppWorker(StatusWriter, OwnerChecker):
                 st.token = stored
                 st.token_secret_name = name
                 st.proven_client_id = client_id_fingerprint(secret)
-                st.token_expected = imprint(self._render(body, spec, stored))
+                intact = is_intact(secret, self._render(body, spec, stored))
+                st.token_version = resource_version(secret) if intact else None
+                if not intact:
+                    self.wake("token_secret")  # edited while the operator was down: repaired this step
                 break
         else:
             if st.conflict is None and not names[1:]:
@@ -345,10 +350,9 @@ class AppWorker(StatusWriter, OwnerChecker):
             and st.credentials_checked_at is not None
             and now - st.credentials_checked_at >= planner.CREDENTIALS_POLL
         )
-        pending, st.credentials_pending = st.credentials_pending, None
         if not force and not poll_due and st.credentials is not None:
             return False
-        fresh = await self._read_credentials(spec, pending[0] if pending is not None else None)
+        fresh = await self._read_credentials(spec)
         old, st.credentials = st.credentials, fresh
         first = st.credentials_checked_at is None
         st.credentials_checked_at = now
@@ -359,17 +363,11 @@ class AppWorker(StatusWriter, OwnerChecker):
             return changed
         return False
 
-    async def _read_credentials(
-        self, spec: ZoomAppSpec, event_body: Mapping[str, Any] | None
-    ) -> Credentials | dx.CredentialsProblem:
+    async def _read_credentials(self, spec: ZoomAppSpec) -> Credentials | dx.CredentialsProblem:
         """Only a Secret labelled for the operator is read: the API server filters by the label, so the
         data of any other Secret never reaches this process."""
         ref = ObjectRef(self.ref.namespace, spec.credentials.name)
-        secret = event_body
-        if secret is None:
-            secret = await self._kube.get_labelled_secret(
-                ref, f"{CREDENTIALS_LABEL}={CREDENTIALS_LABEL_VALUE}"
-            )
+        secret = await self._kube.get_labelled_secret(ref, f"{CREDENTIALS_LABEL}={CREDENTIALS_LABEL_VALUE}")
         if secret is None and await self._kube.get_secret_metadata(ref) is not None:
             return unlabelled(self.ref.namespace, spec.credentials)
         return read_credentials(secret, spec.credentials, self.ref.namespace)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import copy
 import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
@@ -15,10 +14,8 @@ from zoom_operator import diagnosis as dx
 from zoom_operator.kube.credentials import Credentials, is_labelled, read_credentials
 from zoom_operator.kube.status import render_conditions, render_rejection, restore_evidence, transitions
 from zoom_operator.kube.token_secret import (
-    imprint,
     is_intact,
     is_owned_by,
-    matches,
     read_stored_token,
     render_token_secret,
 )
@@ -338,24 +335,3 @@ def test_api_errors_drop_echoed_bodies_and_tokens_but_keep_kubernetes_names() ->
     assert namespace in str(error)
     assert jwt not in str(error)
     assert "227b5c22617069566572736f6e5c223a205c2276315c22" not in str(error)
-
-
-def test_an_imprint_holds_what_the_secret_must_keep_without_the_token() -> None:
-    body = render_token_secret(
-        namespace="team-a",
-        app_name="bot",
-        app_uid="uid-1",
-        template=TokenSecretTemplate(name="bot-token"),
-        token=_token(),
-        default_api_url="https://api.zoom.us",
-    )
-    print_ = imprint(body)
-    assert matches(body, print_)
-    assert _token().access_token.reveal() not in repr(print_)
-    edited = copy.deepcopy(body)
-    edited["metadata"]["labels"]["zoom-operator.io/zoomapp"] = "other"
-    assert not matches(edited, print_)
-    extra = copy.deepcopy(body)
-    extra["metadata"]["annotations"]["team"] = "a"  # keys the operator does not own may be added
-    assert matches(extra, print_)
-    assert not matches(None, print_)

@@ -308,7 +308,7 @@ async def test_invalid_client_is_confirmed_once_then_no_mint_until_the_secret_ch
 
     h.zoom.mint_script = []
     h.kube.put_credentials("rotated-secret")
-    h.worker.credentials_event(h.kube.secrets[ObjectRef(NS, CREDS)])
+    h.worker.credentials_event()
     await h.step()
     assert h.zoom.mints == 4, "new credentials are tried at once"
     assert h.kube.condition("SecretRotationRequired") == ("False", "CredentialsAccepted")
@@ -389,11 +389,84 @@ async def test_token_secret_deleted_or_edited_is_restored_without_a_mint(deleted
         del h.kube.secrets[ref]
         h.worker.token_secret_event(None)
     else:
-        h.kube.secrets[ref] = {**h.kube.secrets[ref], "data": {**original, "access_token": "eA=="}}
+        h.kube.secrets[ref] = {
+            "metadata": {**h.kube.secrets[ref]["metadata"], "resourceVersion": "edited"},
+            "data": {**original, "access_token": "eA=="},
+        }
         h.worker.token_secret_event(h.kube.secrets[ref])
     await h.step()
     assert h.kube.secrets[ref]["data"] == original
     assert h.zoom.mints == 1
+
+
+def _edited(secret: Mapping[str, Any], version: str, **annotations: str) -> dict[str, Any]:
+    """The Secret as another writer left it: a new resourceVersion, an access_token that is not ours
+    (or, with `annotations`, only annotations added)."""
+    meta = secret["metadata"]
+    if annotations:
+        meta = {**meta, "annotations": {**meta["annotations"], **annotations}}
+        return {**secret, "metadata": {**meta, "resourceVersion": version}}
+    return {
+        "metadata": {**meta, "resourceVersion": version},
+        "data": {**secret["data"], "access_token": "eA=="},
+    }
+
+
+async def test_the_watch_event_of_its_own_write_costs_no_read() -> None:
+    h = Harness()
+    await h.step()
+    ref = ObjectRef(NS, "bot-token")
+    reads = len(h.kube.reads)
+    h.worker.token_secret_event(h.kube.secrets[ref])  # the echo of the write just made
+    h.clock.advance(1)
+    await h.step()
+    assert ref not in h.kube.reads[reads:], "an event at the version it wrote is its own"
+
+
+@pytest.mark.parametrize("foreign", [False, True], ids=["own-echo", "edited-meanwhile"])
+async def test_an_event_while_the_write_is_out_is_judged_by_the_writes_answer(foreign: bool) -> None:
+    # the API server can deliver a write's watch event before the write's own answer
+    h = Harness()
+    ref = ObjectRef(NS, "bot-token")
+    create = h.kube.create_secret
+
+    async def echoing_create(namespace: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        written = await create(namespace, body)
+        if foreign:  # someone edits it at once, and that event comes in before the answer
+            h.kube.secrets[ref] = _edited(written, "edited-meanwhile")
+        h.worker.token_secret_event(h.kube.secrets[ref])
+        return written
+
+    h.kube.create_secret = echoing_create  # type: ignore[method-assign]
+    await h.step()
+    original = h.kube.secrets[ref]["data"]["access_token"] if not foreign else None
+    reads = len(h.kube.reads)
+    h.clock.advance(1)
+    await h.step()
+    if foreign:
+        assert ref in h.kube.reads[reads:], "a version not its own is looked at"
+        assert h.kube.secrets[ref]["data"]["access_token"] != "eA==", "and the token put back"
+    else:
+        assert ref not in h.kube.reads[reads:]
+        assert h.kube.secrets[ref]["data"]["access_token"] == original
+    assert h.zoom.mints == 1
+
+
+async def test_annotations_added_by_others_are_read_once_and_left_alone() -> None:
+    h = Harness()
+    await h.step()
+    ref = ObjectRef(NS, "bot-token")
+    h.kube.secrets[ref] = _edited(h.kube.secrets[ref], "annotated", team="a")
+    h.worker.token_secret_event(h.kube.secrets[ref])
+    reads = len(h.kube.reads)
+    h.clock.advance(1)
+    await h.step()
+    assert h.kube.reads[reads:].count(ref) == 1, "looked at once"
+    assert h.kube.secrets[ref]["metadata"]["resourceVersion"] == "annotated", "and not rewritten"
+    h.worker.token_secret_event(h.kube.secrets[ref])  # a relist reports it again
+    h.clock.advance(1)
+    await h.step()
+    assert h.kube.reads[reads:].count(ref) == 1, "its version is now known: no second read"
 
 
 async def test_a_rejection_is_flagged_within_one_probe_interval_plus_ten_seconds() -> None:

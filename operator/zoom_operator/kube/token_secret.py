@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Final
 
 from zoom_operator.secret import Secret
@@ -179,49 +176,6 @@ def client_id_fingerprint(secret: Mapping[str, Any] | None) -> str | None:
     annotations = ((secret or {}).get("metadata") or {}).get("annotations") or {}
     value = annotations.get(CLIENT_ID_ANNOTATION) if isinstance(annotations, Mapping) else None
     return value if isinstance(value, str) and value else None
-
-
-@dataclass(frozen=True, slots=True)
-class Imprint:
-    """What a rendered token Secret must still hold, kept as a digest (not the whole body, which holds the
-    token twice, base64 and in annotations: a couple of KB per app)."""
-
-    digest: bytes
-    label_keys: tuple[str, ...]
-    annotation_keys: tuple[str, ...]
-
-
-def imprint(rendered: Mapping[str, Any]) -> Imprint:
-    meta = rendered["metadata"]
-    labels, annotations = tuple(sorted(meta["labels"])), tuple(sorted(meta["annotations"]))
-    return Imprint(_digest(rendered.get("data") or {}, meta, labels, annotations), labels, annotations)
-
-
-def matches(secret: Mapping[str, Any] | None, expected: Imprint) -> bool:
-    """Whether a live Secret still holds what was rendered into `expected` (data, labels, annotations)."""
-    if not secret:
-        return False
-    meta = secret.get("metadata") or {}
-    data = secret.get("data") or {}
-    if not isinstance(meta, Mapping) or not isinstance(data, Mapping):
-        return False
-    return _digest(data, meta, expected.label_keys, expected.annotation_keys) == expected.digest
-
-
-def _digest(
-    data: Mapping[str, Any],
-    meta: Mapping[str, Any],
-    label_keys: tuple[str, ...],
-    annotation_keys: tuple[str, ...],
-) -> bytes:
-    labels = meta.get("labels") or {}
-    annotations = meta.get("annotations") or {}
-    document = [
-        sorted((str(k), str(v)) for k, v in data.items()),
-        [(k, labels.get(k)) for k in label_keys] if isinstance(labels, Mapping) else None,
-        [(k, annotations.get(k)) for k in annotation_keys] if isinstance(annotations, Mapping) else None,
-    ]
-    return hashlib.sha256(json.dumps(document, separators=(",", ":")).encode()).digest()
 
 
 def is_intact(secret: Mapping[str, Any] | None, expected: Mapping[str, Any]) -> bool:
