@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final
+from typing import Final
 
 from zoom_operator.diagnosis import (
     CredentialsProblem,
@@ -22,6 +22,7 @@ from zoom_operator.diagnosis import (
     TokenSecretConflict,
 )
 from zoom_operator.kube.credentials import Credentials
+from zoom_operator.kube.published import Published
 from zoom_operator.schedule import MintBudget, renew_at
 from zoom_operator.zoom.outcomes import RateLimited, TokenIssued, Transient, Unauthorized
 
@@ -89,7 +90,7 @@ class AppState:
     restored: bool = False
     handled_renew_request: str | None = None
     handled_generation: int | None = None
-    last_status: dict[str, Any] | None = None
+    published: Published | None = None  # what status holds as this app last wrote or read it
     diagnosis: Diagnosis | None = None
     renew_at: datetime | None = None
 

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final, Protocol
 
 from zoom_operator import diagnosis as dx
+from zoom_operator.kube.published import Published, changed
 from zoom_operator.kube.refs import KubeError, ObjectRef, as_mapping
 from zoom_operator.kube.status import (
     Transition,
@@ -25,7 +26,6 @@ from zoom_operator.kube.status import (
     render_conditions,
     render_mints,
     render_status,
-    status_changed,
     transitions,
 )
 from zoom_operator.schedule import MintBudget
@@ -126,8 +126,8 @@ class StatusWriter(TokenSecretKeeper):
             st.mints_total += 1
             st.last_mint_at = at
             st.own_attempt = rfc3339(at)
-            if st.last_status is not None:
-                st.last_status = {**st.last_status, "mints": mints}
+            if st.published is not None:
+                st.published = st.published.with_field("mints", mints)
             return True
         return False
 
@@ -203,8 +203,8 @@ class StatusWriter(TokenSecretKeeper):
             st.probes, self._config.fresh_token_seconds, st.prior_fresh_rejections
         )
         status = render_status(st, spec, generation, diagnosis, now)
-        previous_conditions = (st.last_status or {}).get("conditions")
-        if status_changed(st.last_status, status):
+        previous_conditions = st.published.condition_maps() if st.published is not None else None
+        if changed(st.published, Published.of(status)):
             if not await self._write_status(status, spec, body):
                 return
             for change in transitions(previous_conditions, diagnosis):
@@ -213,16 +213,22 @@ class StatusWriter(TokenSecretKeeper):
         self._reporter.published(self.ref, self.view(now))
 
     async def _write_status(
-        self, status: dict[str, Any], spec: ZoomAppSpec | None = None, body: Mapping[str, Any] | None = None
+        self,
+        status: dict[str, Any],
+        spec: ZoomAppSpec | None = None,
+        body: Mapping[str, Any] | None = None,
+        *,
+        partial: bool = False,
     ) -> bool:
         """Patch status with the resourceVersion precondition; on a conflict, fold in what the other
         writer stored (never overwrite its record of a token request, adopt its newer token) and retry.
-        False when the write was given up for a newer token: the next step judges and publishes it."""
+        False when the write was given up for a newer token: the next step judges and publishes it.
+        `partial`: only the fields in `status` change, the others stand as published."""
         st = self.state
         for attempt in range(3):
             patch: dict[str, Any] = dict(status)
             for key in ("owner", "token", "lastProbe", "credentials"):
-                if key not in patch and (st.last_status or {}).get(key) is not None:
+                if not partial and key not in patch and st.published is not None and st.published.has(key):
                     patch[key] = None  # merge patch: drop what no longer holds
             try:
                 written = await self._kube.patch_zoomapp_status(
@@ -252,7 +258,13 @@ class StatusWriter(TokenSecretKeeper):
                 continue
             self._see_resource_version(as_mapping(written.get("metadata")).get("resourceVersion"))
             break
-        st.last_status = status
+        if partial:
+            published = st.published or Published((), ())
+            for key, value in status.items():
+                published = published.with_field(key, value)
+            st.published = published
+        else:
+            st.published = Published.of(status)
         return True
 
     async def _publish_invalid_spec(
@@ -268,12 +280,22 @@ class StatusWriter(TokenSecretKeeper):
                 "OwnerRoleChangeRequired", "Unknown", READY_INVALID_SPEC, message
             ),
         )
-        previous = (self.state.last_status or (body.get("status") or {})).get("conditions")
-        status = dict(self.state.last_status or {})
-        status["observedGeneration"] = generation
-        status["conditions"] = render_conditions(previous, diagnosis, generation=generation, now=now)
-        if status_changed(self.state.last_status, status):
-            await self._write_status(status)
+        published = self.state.published
+        if published is not None:
+            previous: list[dict[str, str]] | None = published.condition_maps()
+        else:
+            previous = as_mapping(body.get("status")).get("conditions")
+        status = {
+            "observedGeneration": generation,
+            "conditions": render_conditions(previous, diagnosis, generation=generation, now=now),
+        }
+        after = Published.of(status)
+        if published is not None:
+            after = published.with_field("observedGeneration", generation).with_field(
+                "conditions", status["conditions"]
+            )
+        if changed(published, after):
+            await self._write_status(status, partial=True)
             for change in transitions(previous, diagnosis):
                 self._reporter.transition(self.ref, body, change)
         self.state.diagnosis = diagnosis

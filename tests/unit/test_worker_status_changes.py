@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from zoom_operator.kube.status import status_changed as _status_changed
+from zoom_operator.kube.published import Published, changed
+from zoom_operator.kube.published import status_changed as _status_changed
 
 
 def _status(**overrides: Any) -> dict[str, Any]:
@@ -62,3 +63,38 @@ def test_a_different_answer_or_owner_is_a_change() -> None:
     )
     assert _status_changed(_status(), inactive)
     assert _status_changed(None, _status())
+
+
+def test_what_is_kept_of_a_published_status_answers_what_the_next_step_asks() -> None:
+    status = _status(
+        conditions=[
+            {
+                "type": "Ready",
+                "status": "True",
+                "reason": "TokenVerified",
+                "message": "Zoom accepted it at 2026-11-29T10:00:00Z",
+                "lastTransitionTime": "2026-11-29T09:00:00Z",
+            }
+        ],
+        token={"secretName": "bot-token", "fingerprint": "3f08"},
+    )
+    kept = Published.of(status)
+    assert kept.has("token")
+    assert kept.has("owner")
+    assert not kept.has("credentials")
+    assert kept.condition_maps() == [
+        {
+            "type": "Ready",
+            "status": "True",
+            "reason": "TokenVerified",
+            "lastTransitionTime": "2026-11-29T09:00:00Z",
+        }
+    ]
+    assert not changed(kept, Published.of(status))
+    assert changed(None, kept)
+    # a partial write (the mint record) is folded in as if the whole status had been written
+    mints = {"total": 2, "lastHour": 2, "recentAttempts": [], "lastAt": "2026-11-29T10:00:00Z"}
+    assert kept.with_field("mints", mints) == Published.of({**status, "mints": mints})
+    assert changed(kept, kept.with_field("mints", mints))
+    assert "3f08" not in repr(kept), "digests, not the values"
+    assert "bot-token" not in repr(kept)

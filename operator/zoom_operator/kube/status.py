@@ -1,13 +1,13 @@
 """The ZoomApp status: rendered from an app's state, and restored into it after a restart (pure).
 
 Conditions are in metav1.Condition shape; `lastTransitionTime` moves only when a condition's status
-changes, as Kubernetes conventions ask. `status_changed` says whether a write is worth it. Nothing
+changes, as Kubernetes conventions ask. What was published is kept as `kube/published.Published`
+(whether a write is worth it: `published.changed`). Nothing
 here talks to the API server.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,6 +15,7 @@ from typing import Any
 
 from zoom_operator.diagnosis import Condition, Diagnosis, MintRecord, OwnerFacts, ProbeRecord
 from zoom_operator.kube.credentials import Credentials
+from zoom_operator.kube.published import Published
 from zoom_operator.kube.refs import as_mapping
 from zoom_operator.schedule import MINT_WINDOW, MintBudget, next_probe_at
 from zoom_operator.spec import ZoomAppSpec
@@ -229,7 +230,7 @@ def render_status(
     state: AppState, spec: ZoomAppSpec, generation: int, diagnosis: Diagnosis, now: datetime
 ) -> dict[str, Any]:
     """`status` as the operator publishes it (no token or secret value: fingerprints only)."""
-    previous = (state.last_status or {}).get("conditions")
+    previous = state.published.condition_maps() if state.published is not None else None
     status: dict[str, Any] = {
         "observedGeneration": generation,
         "conditions": render_conditions(previous, diagnosis, generation=generation, now=now),
@@ -350,42 +351,6 @@ def probe_status(record: ProbeRecord) -> dict[str, Any]:
     return {k: v for k, v in status.items() if v is not None}
 
 
-_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z")
-
-
-def status_changed(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
-    """Whether the status differs in anything but what every probe renews: the time and Zoom
-    tracking id of the last probe, the time of the owner check, and the times quoted in condition
-    messages ("Zoom accepted at ...").
-
-    Counting those as changes wrote status once per app per probe interval (a PATCH, and a watch
-    event back into kopf, for every probe: at 1,000 apps all of the operator's steady-state API
-    traffic, bench/RESULTS.md). They are written along with the next real change.
-    """
-    if old is None:
-        return True
-
-    def comparable(status: Mapping[str, Any]) -> dict[str, Any]:
-        result = dict(status)
-        probe = dict(result.get("lastProbe") or {})
-        probe.pop("at", None)
-        probe.pop("trackingId", None)
-        result["lastProbe"] = probe
-        if isinstance(result.get("owner"), Mapping):
-            owner = dict(result["owner"])
-            owner.pop("checkedAt", None)
-            result["owner"] = owner
-        result["conditions"] = [
-            {**c, "message": _TIMESTAMP.sub("<time>", str(c.get("message", "")))}
-            if isinstance(c, Mapping)
-            else c
-            for c in result.get("conditions") or []
-        ]
-        return result
-
-    return comparable(old) != comparable(new)
-
-
 def restore_state(
     state: AppState,
     status: Mapping[str, Any],
@@ -440,7 +405,7 @@ def restore_state(
         )
     else:
         state.probe_due = now
-    state.last_status = dict(status)
+    state.published = Published.of(status)
     state.restored = True
 
 
