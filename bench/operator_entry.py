@@ -12,7 +12,7 @@ by type (count, shallow bytes), asyncio tasks and threads to FILE: cheap enough 
 
 BENCH_KOPF_WORKER_LIMIT=N (an experiment) caps kopf's concurrently running per-object workers at N.
 
-$KUBECONFIG must be set by the caller: the kubernetes client reads it when it is imported.
+$KUBECONFIG must be set by the caller (the operator's connection loader reads it at start).
 """
 
 from __future__ import annotations
@@ -58,8 +58,10 @@ def _trace_memory(path: str) -> None:
 class _MallInfo2(ctypes.Structure):
     _fields_ = [
         (name, ctypes.c_size_t)
-        for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks")
-        + ("uordblks", "fordblks", "keepcost")
+        for name in (
+            *("arena", "ordblks", "smblks", "hblks", "hblkhd"),
+            *("usmblks", "fsmblks", "uordblks", "fordblks", "keepcost"),
+        )
     ]
 
 

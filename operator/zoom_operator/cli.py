@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="role privilege that stands for Zoom's 'Server-to-Server OAuth app' permission",
     )
     run.add_argument(
-        "--kube-workers", type=int, default=8, help="threads for Kubernetes API calls (default: 8)"
+        "--kube-workers", type=int, default=8, help="connections for Kubernetes API calls (default: 8)"
     )
     logs = run.add_argument_group("logging")
     logs.add_argument(

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from zoom_operator import diagnosis as dx
 from zoom_operator.secret import Secret
@@ -20,6 +20,9 @@ from zoom_operator.spec import (
     ExpectedOwner,
 )
 from zoom_operator.zoom.mapping import sanitize_message
+
+if TYPE_CHECKING:
+    from zoom_operator.kube.api import KubeApi
 
 # Names the diagnosis messages use for the things a ZoomApp would have; the report explains them.
 APP_NAME: Final = "diagnose"
@@ -284,9 +287,10 @@ def default_kubeconfig() -> str:
     return os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
 
 
-def _load_kube(kubeconfig: str | None) -> tuple[Any, str]:
-    """The Kubernetes API client (kubeconfig, or in-cluster) and how to name it in messages."""
-    from zoom_operator.kube.api import load_api_client
+def _load_kube(kubeconfig: str | None, request_seconds: float) -> tuple[KubeApi, str]:
+    """The Kubernetes API gateway (kubeconfig, or in-cluster) and how to name it in messages."""
+    from zoom_operator.kube.api import connect
+    from zoom_operator.kube.connection import KubeConfigError
 
     in_cluster = kubeconfig is None and bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
     config_file = None if in_cluster else (kubeconfig or default_kubeconfig())
@@ -294,21 +298,20 @@ def _load_kube(kubeconfig: str | None) -> tuple[Any, str]:
     if config_file is not None and os.pathsep not in config_file and not Path(config_file).is_file():
         raise UsageError(f"{where} does not exist; pass --kubeconfig FILE or set KUBECONFIG")
     try:
-        return load_api_client(config_file), where
-    except Exception as error:  # the kubernetes client raises many kinds for a bad kubeconfig
-        raise UsageError(f"cannot load {where}: {_safe_error(error)}; pass a working --kubeconfig") from None
+        return connect(config_file, pool_size=1, timeout=request_seconds), where
+    except KubeConfigError as error:  # its message says what is wrong and holds no credential
+        raise UsageError(f"cannot load {where}: {error}; pass a working --kubeconfig") from None
 
 
 async def read_kube_credentials(
     refs: Sequence[SecretRef], keys: CredentialsSecretRef, kubeconfig: str | None, request_seconds: float
 ) -> list[ClientCredentials]:
     """Read each Secret's three values through the Kubernetes API."""
-    # Imported here: the kubernetes client is only needed (and only paid for) with --secret.
-    from zoom_operator.kube.api import KubeApi, KubeError, ObjectRef
+    # Imported here: the Kubernetes gateway is only needed (and only paid for) with --secret.
+    from zoom_operator.kube.api import KubeError, ObjectRef
     from zoom_operator.kube.credentials import read_credentials
 
-    api_client, where = await asyncio.to_thread(_load_kube, kubeconfig)
-    kube = KubeApi(api_client, max_workers=1, timeout=request_seconds)
+    kube, where = await asyncio.to_thread(_load_kube, kubeconfig, request_seconds)
     found: list[ClientCredentials] = []
     try:
         for ref in refs:
@@ -343,7 +346,7 @@ async def read_kube_credentials(
                 )
             )
     finally:
-        kube.close()
+        await kube.close()
     return found
 
 

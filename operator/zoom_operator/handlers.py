@@ -23,7 +23,8 @@ from kopf._core.engines.daemons import DaemonsMemory
 from kopf._core.reactor.inventory import ResourceMemories
 
 from zoom_operator import memory
-from zoom_operator.kube.api import KubeApi, ObjectRef, load_api_client
+from zoom_operator.kube.api import KubeApi, ObjectRef, connect
+from zoom_operator.kube.connection import login as kube_login
 from zoom_operator.kube.credentials import CREDENTIALS_LABEL_VALUE
 from zoom_operator.kube.sharding import SHARD_LABEL, bucket_selector, shard_bucket
 from zoom_operator.kube.status import Transition
@@ -83,7 +84,8 @@ class Runtime:
     workers: dict[ObjectRef, AppWorker] = field(default_factory=dict)
     bodies: dict[ObjectRef, dict[str, Any]] = field(default_factory=dict)  # slim ZoomApps
     zoom_clients: dict[Endpoints, ZoomClient] = field(default_factory=dict)
-    secret_users: dict[ObjectRef, set[ObjectRef]] = field(default_factory=dict)  # Secret -> ZoomApps
+    # Secret -> the ZoomApps that use it (a tuple: almost always one, and a set costs 4 times as much)
+    secret_users: dict[ObjectRef, tuple[ObjectRef, ...]] = field(default_factory=dict)
     # ZoomApp -> (its credentials Secret, its token Secret)
     app_secrets: dict[ObjectRef, tuple[ObjectRef | None, ObjectRef | None]] = field(default_factory=dict)
     secret_watch: SecretWatch | None = None
@@ -216,6 +218,11 @@ def _in_kopf_context() -> None:
         posting.event_queue_loop_var.set(rt.event_queue[1])
 
 
+@kopf.on.login()
+async def login(**_: Any) -> kopf.ConnectionInfo:
+    return await kube_login(OPTIONS.kubeconfig)
+
+
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     global _runtime
@@ -242,7 +249,7 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # 5 s capped the first listing at 64 apps per 5 s; a worker that has nothing to do exits sooner.
     settings.queueing.idle_timeout = KOPF_IDLE_SECONDS
 
-    api_client = await asyncio.to_thread(load_api_client, options.kubeconfig, pool_size=options.kube_workers)
+    kube = await asyncio.to_thread(connect, options.kubeconfig, pool_size=options.kube_workers)
     metrics = Metrics()
     if options.metrics_port:
         metrics.serve(options.metrics_port)
@@ -251,7 +258,6 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     http = zoom_http_client(
         connections=ZOOM_CONNECTIONS, timeout=httpx.Timeout(connect=5.0, read=10.0, write=10.0, pool=5.0)
     )
-    kube = KubeApi(api_client, max_workers=options.kube_workers)
     scheduler: Scheduler[ObjectRef] = Scheduler(_step, concurrency=options.max_concurrent_steps)
     rt = _runtime = Runtime(options=options, kube=kube, http=http, metrics=metrics, scheduler=scheduler)
     scheduler.start()
@@ -274,6 +280,9 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         selectors=list(rt.selector_kinds),
         on_event=_secret_event,
         on_relist=_secrets_relisted,
+        # metadata only: no Secret's data reaches this process through the watch (an app reads its own
+        # credentials by name when told they changed), and a relist of 10,000 Secrets stays small
+        metadata_only=True,
     )
     rt.secret_watch.start()
 
@@ -289,7 +298,7 @@ async def shutdown(**_: Any) -> None:
             _runtime.trim_task.cancel()
         await _runtime.scheduler.stop()
         await _runtime.http.aclose()
-        _runtime.kube.close()
+        await _runtime.kube.close()
 
 
 @kopf.on.probe(id="zoomapps")
@@ -479,15 +488,17 @@ def _index_secrets(rt: Runtime, app: ObjectRef, body: Mapping[str, Any]) -> None
     rt.app_secrets[app] = (credentials, token)
     for secret in (credentials, token):
         if secret is not None:
-            rt.secret_users.setdefault(secret, set()).add(app)
+            users = rt.secret_users.get(secret, ())
+            if app not in users:
+                rt.secret_users[secret] = (*users, app)
 
 
 def _unindex_secrets(rt: Runtime, app: ObjectRef) -> None:
     for secret in rt.app_secrets.pop(app, (None, None)):
         if secret is None:
             continue
-        apps = rt.secret_users.get(secret)
-        if apps is not None:
-            apps.discard(app)
-            if not apps:
-                del rt.secret_users[secret]
+        others = tuple(user for user in rt.secret_users.get(secret, ()) if user != app)
+        if others:
+            rt.secret_users[secret] = others
+        else:
+            rt.secret_users.pop(secret, None)

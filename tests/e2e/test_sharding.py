@@ -5,6 +5,7 @@ shard every app)."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import re
@@ -27,7 +28,7 @@ from tests.support.operator import (
     zoomapp,
 )
 from tests.support.simulator import SimulatorProcess
-from zoom_operator.kube.api import load_api_client
+from zoom_operator.kube.api import connect
 from zoom_operator.kube.sharding import (
     check_shard_support,
     in_shard,
@@ -207,15 +208,18 @@ class TestGateOff:
         assert status == 200
         assert b'kubernetes_feature_enabled{name="ShardedListAndWatch",stage="ALPHA"} 0' in metrics
 
-        api_client = load_api_client(str(control_plane.kubeconfig))
-        try:
-            for namespaces in ((), (cluster.namespace,)):
-                message = verify_shard_selector(api_client, shard_selector("0/2"), namespaces)
-                assert message is not None
-                assert message.startswith("the API server ignored the shard selector")
-                assert "--feature-gates=ShardedListAndWatch=true" in message
-        finally:
-            api_client.close()  # type: ignore[no-untyped-call]
+        async def verify(namespaces: tuple[str, ...]) -> str | None:
+            kube = connect(str(control_plane.kubeconfig))
+            try:
+                return await verify_shard_selector(kube, shard_selector("0/2"), namespaces)
+            finally:
+                await kube.close()
+
+        for namespaces in ((), (cluster.namespace,)):
+            message = asyncio.run(verify(namespaces))
+            assert message is not None
+            assert message.startswith("the API server ignored the shard selector")
+            assert "--feature-gates=ShardedListAndWatch=true" in message
 
     def test_both_shards_refuse_to_start_and_mint_nothing(
         self,

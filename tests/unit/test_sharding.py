@@ -1,19 +1,22 @@
 """kube/sharding.py: the API server's uid hash, shard ranges, token Secret buckets, and the check that
-the API server honours a shard selector (against a stand-in client: every answer the server can give)."""
+the API server honours a shard selector (against a stand-in gateway: every answer the server can give)."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import socket
 import urllib.parse
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
-from kubernetes import client as k8s_client
 
 from zoom_operator.kube import sharding
+from zoom_operator.kube.api import KubeApi
+from zoom_operator.kube.connection import Connection
 from zoom_operator.kube.sharding import (
     SHARD_LABEL,
     bucket_selector,
@@ -149,15 +152,6 @@ def test_shard_ranges_tile_the_hash_space() -> None:
 SELECTOR = shard_selector("0/2")
 
 
-class _Response:
-    def __init__(self, status: int, body: bytes) -> None:
-        self.status = status
-        self._body = body
-
-    def read(self) -> bytes:
-        return self._body
-
-
 Answer = tuple[int, Any]
 APPLIED: Answer = (200, {"kind": "List", "metadata": {"shardInfo": {"selector": SELECTOR}}})
 # What Kubernetes 1.37 answers for a custom resource list, gate on or off: no shardInfo.
@@ -165,28 +159,41 @@ UNREPORTED: Answer = (200, {"kind": "ZoomAppList", "metadata": {"resourceVersion
 IGNORED: Answer = (200, {"kind": "SecretList", "metadata": {"resourceVersion": "7"}, "items": []})
 
 
-class FakeApiClient:
-    """Answers the ZoomApp list and the Secret list with canned responses; records the URLs."""
+class FakeApiClient(KubeApi):
+    """The gateway with canned answers to the ZoomApp list and the Secret list; records the URLs."""
 
     def __init__(self, zoomapps: Answer = UNREPORTED, secrets: Answer = APPLIED) -> None:
-        self.configuration = k8s_client.Configuration()
-        self.configuration.host = "https://127.0.0.1:6443"
-        self._real = k8s_client.ApiClient(self.configuration)
+        super().__init__(Connection(server="https://127.0.0.1:6443"), pool_size=1)
         self.answers = {"/zoomapps?": zoomapps, "/secrets?": secrets}
         self.urls: list[str] = []
 
-    def param_serialize(self, **kwargs: Any) -> Any:
-        return self._real.param_serialize(**kwargs)
-
-    def call_api(self, method: str, url: str, **kwargs: Any) -> _Response:
+    async def fetch(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        *,
+        content_type: str = "application/json",
+        query: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
+        accept: str = "application/json",
+        request_timeout: float | None = None,
+    ) -> tuple[int, bytes]:
         assert method == "GET"
+        pairs = list(query.items()) if isinstance(query, Mapping) else list(query or [])
+        url = f"{self.server}{path}?{urllib.parse.urlencode(pairs)}"
         self.urls.append(url)
-        (status, body) = next(answer for key, answer in self.answers.items() if key in url)
-        return _Response(status, body if isinstance(body, bytes) else json.dumps(body).encode())
+        (status, answer) = next(answer for key, answer in self.answers.items() if key in url)
+        return status, answer if isinstance(answer, bytes) else json.dumps(answer).encode()
 
 
-def _verify(api: FakeApiClient, namespaces: tuple[str, ...] = ()) -> str | None:
-    return verify_shard_selector(api, SELECTOR, namespaces)  # type: ignore[arg-type]
+def _verify(api: KubeApi, namespaces: tuple[str, ...] = (), **kwargs: Any) -> str | None:
+    async def verify() -> str | None:
+        try:
+            return await verify_shard_selector(api, SELECTOR, namespaces, **kwargs)
+        finally:
+            await api.close()
+
+    return asyncio.run(verify())
 
 
 def _query(url: str) -> dict[str, list[str]]:
@@ -279,14 +286,8 @@ def test_an_unreachable_server_is_reported_without_a_traceback() -> None:
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    configuration = k8s_client.Configuration()
-    configuration.host = f"https://127.0.0.1:{port}"
-    configuration.retries = False
-    api_client = k8s_client.ApiClient(configuration)
-    try:
-        message = verify_shard_selector(api_client, SELECTOR, timeout=3)
-    finally:
-        api_client.close()  # type: ignore[no-untyped-call]
+    api = KubeApi(Connection(server=f"https://127.0.0.1:{port}"), pool_size=1)
+    message = _verify(api, request_timeout=3)
     assert message is not None
     assert message.startswith(f"cannot reach the API server at https://127.0.0.1:{port}")
     assert "then start again" in message

@@ -1,24 +1,25 @@
-"""A small async JSON gateway to the Kubernetes API, on the official `kubernetes` client.
+"""A small async JSON gateway to the Kubernetes API, on aiohttp (no `kubernetes` client).
 
-The `kubernetes` client is synchronous, so every call runs in a bounded thread pool, never on the
-event loop. Bodies are plain JSON (no generated models): less memory at thousands of objects, and
-exactly the fields we send. Non-2xx answers become `KubeError` with the API server's own message.
+This module owns the operator's own requests to the API server: the calls it makes (Secrets,
+ZoomApps, the Secret list and watch) as coroutines on plain JSON dicts, one aiohttp session with a
+bounded connection pool for requests and one for long-running watches (so watches never starve the
+requests), a total timeout per request, and one retry with fresh credentials after a 401 when the
+credentials can change (exec plugin, token file). Non-2xx answers become `KubeError` with the API
+server's own message; an unreachable server is `KubeUnreachable` (a `KubeError` 503). Where the
+server is and who we are comes from `kube/connection.py`.
 """
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
-import os
-from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from typing import Any, Final
 from urllib.parse import quote
 
-import urllib3
-from kubernetes import client as k8s_client
-from kubernetes import config as k8s_config
+import aiohttp
 
+from zoom_operator.kube.connection import Connection, Credentials, KubeConfigError, load_connection
 from zoom_operator.kube.refs import KubeError as KubeError
 from zoom_operator.kube.refs import ObjectRef as ObjectRef
 
@@ -29,35 +30,148 @@ MERGE_PATCH: Final = "application/merge-patch+json"
 JSON: Final = "application/json"
 # Ask for an object's metadata only (its labels and ownerReferences, never a Secret's data).
 METADATA_ONLY: Final = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+METADATA_ONLY_LIST: Final = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+LIST_PAGE: Final = 500
+# aiohttp's own line iteration fails above 128 KiB, and a Secret reaches 1 MiB: split lines here
+MAX_EVENT_BYTES: Final = 16 * 1024 * 1024
+
+Query = Mapping[str, str] | Sequence[tuple[str, str]]
 
 
-def load_api_client(kubeconfig: str | None = None, *, pool_size: int = 8) -> k8s_client.ApiClient:
-    """In a pod use the ServiceAccount; elsewhere the kubeconfig named explicitly (or $KUBECONFIG)."""
-    configuration = k8s_client.Configuration()
-    if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
-        k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-    else:
-        k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
-            config_file=kubeconfig or os.environ.get("KUBECONFIG"), client_configuration=configuration
-        )
-    configuration.connection_pool_maxsize = pool_size
-    return k8s_client.ApiClient(configuration)
+class KubeUnreachable(KubeError):
+    """The API server could not be reached or stopped answering (status 503, reason Unavailable)."""
+
+
+def _unreachable(error: BaseException, what: str = "API server unreachable") -> KubeUnreachable:
+    return KubeUnreachable(503, "Unavailable", f"{what}: {type(error).__name__}")
+
+
+def _refusal(status: int, raw: bytes) -> KubeError:
+    """A non-2xx answer as a KubeError with the server's own reason and message."""
+    try:
+        payload: Any = json.loads(raw) if raw else {}
+    except ValueError:
+        payload = {"message": raw[:200].decode("utf-8", "replace")}
+    message = payload.get("message", "") if isinstance(payload, dict) else ""
+    reason = payload.get("reason", "") if isinstance(payload, dict) else ""
+    return KubeError(status, str(reason or "Error"), str(message or "no message"))
+
+
+def connect(kubeconfig: str | None = None, *, pool_size: int = 8, timeout: float = 30.0) -> KubeApi:
+    """The gateway for the operator's settings (in a pod its ServiceAccount; elsewhere `kubeconfig`,
+    $KUBECONFIG or ~/.kube/config). Raises `KubeConfigError` with a message for the user."""
+    return KubeApi(load_connection(kubeconfig), pool_size=pool_size, timeout=timeout)
 
 
 class KubeApi:
     """The handful of calls the operator makes, as coroutines returning plain dicts."""
 
-    def __init__(
-        self, api_client: k8s_client.ApiClient, *, max_workers: int = 8, timeout: float = 30.0
-    ) -> None:
-        self._client = api_client
-        self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="kube-api")
-        self._timeout = timeout
+    def __init__(self, connection: Connection, *, pool_size: int = 8, timeout: float = 30.0) -> None:
+        self._connection = connection
+        self._pool_size = pool_size
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._connect_timeout = timeout
+        self._sessions: dict[bool, aiohttp.ClientSession] = {}  # watch? -> session
+        self._tls_identity: tuple[bytes | None, bytes | None] = (None, None)
         self.requests_total = 0
 
-    def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
-        self._client.close()  # type: ignore[no-untyped-call]
+    @property
+    def server(self) -> str:
+        return self._connection.server
+
+    async def close(self) -> None:
+        sessions, self._sessions = list(self._sessions.values()), {}
+        for session in sessions:
+            await session.close()
+
+    async def _session(self, credentials: Credentials, *, watch: bool) -> aiohttp.ClientSession:
+        """The session for requests (pool of `pool_size`) or for watches (unbounded: one per stream),
+        made on first use on the running loop; made again when an exec plugin's certificate changes."""
+        identity = (credentials.cert_pem, credentials.key_pem)
+        if identity != self._tls_identity:
+            await self.close()
+            self._tls_identity = identity
+        session = self._sessions.get(watch)
+        if session is None or session.closed:
+            try:
+                context = self._connection.ssl_context(credentials)
+            except KubeConfigError as error:
+                raise KubeError(401, "Unauthorized", str(error)) from None
+            connector = aiohttp.TCPConnector(limit=0 if watch else self._pool_size, ssl=context)
+            session = self._sessions[watch] = aiohttp.ClientSession(connector=connector)
+        return session
+
+    async def _credentials(self) -> Credentials:
+        try:
+            return await self._connection.credentials()
+        except KubeConfigError as error:  # exec plugin failing, token file gone: the worker retries
+            raise KubeError(401, "Unauthorized", f"cannot get credentials: {error}") from None
+
+    @contextlib.asynccontextmanager
+    async def _response(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Query | None = None,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        client_timeout: aiohttp.ClientTimeout | None = None,
+        watch: bool = False,
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """The response to one request, after one retry with fresh credentials on a 401 (when they
+        can change). Connection failures are `KubeUnreachable`; the caller reads the status."""
+        url = self._connection.server + path
+        for attempt in (1, 2):
+            credentials = await self._credentials()
+            session = await self._session(credentials, watch=watch)
+            try:
+                response = await session.request(
+                    method,
+                    url,
+                    params=query,
+                    data=body,
+                    headers={**(headers or {}), **credentials.headers()},
+                    timeout=client_timeout or self._timeout,
+                )
+            except (aiohttp.ClientError, OSError, TimeoutError) as error:
+                raise _unreachable(error) from error
+            if response.status == 401 and attempt == 1 and self._connection.refreshable:
+                response.release()
+                self._connection.invalidate()
+                continue
+            try:
+                yield response
+            finally:
+                response.release()
+            return
+
+    async def fetch(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        *,
+        content_type: str = JSON,
+        query: Query | None = None,
+        accept: str = JSON,
+        request_timeout: float | None = None,
+    ) -> tuple[int, bytes]:
+        """One request's status and raw body, whatever the status; `KubeUnreachable` when the API
+        server cannot be reached or the answer did not arrive in time."""
+        self.requests_total += 1
+        headers = {"Accept": accept}
+        if body is not None:
+            headers["Content-Type"] = content_type
+        data = json.dumps(body).encode() if body is not None else None
+        limit = aiohttp.ClientTimeout(total=request_timeout) if request_timeout is not None else None
+        async with self._response(
+            method, path, query=query, body=data, headers=headers, client_timeout=limit
+        ) as response:
+            try:
+                return response.status, await response.read()
+            except (aiohttp.ClientError, OSError, TimeoutError) as error:
+                raise _unreachable(error) from error
 
     async def request(
         self,
@@ -66,64 +180,29 @@ class KubeApi:
         body: Mapping[str, Any] | None = None,
         *,
         content_type: str = JSON,
-        query: Mapping[str, str] | None = None,
+        query: Query | None = None,
         accept: str = JSON,
     ) -> dict[str, Any]:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._executor, self._request_sync, method, path, body, content_type, query, accept
+        """The JSON answer of a 2xx, else `KubeError` with the API server's reason and message. An
+        unreachable server is a KubeError too (503), so the worker retries its step (keeping a token it
+        minted but could not store yet) instead of its daemon crashing and forgetting that token."""
+        status, raw = await self.fetch(
+            method, path, body, content_type=content_type, query=query, accept=accept
         )
-
-    def _request_sync(
-        self,
-        method: str,
-        path: str,
-        body: Mapping[str, Any] | None,
-        content_type: str,
-        query: Mapping[str, str] | None,
-        accept: str = JSON,
-    ) -> dict[str, Any]:
-        self.requests_total += 1
-        headers = {"Accept": accept}
-        if body is not None:
-            headers["Content-Type"] = content_type
-        _, url, header_params, _, _ = self._client.param_serialize(
-            method=method,
-            resource_path=path,
-            query_params=list((query or {}).items()) or None,
-            header_params=headers,
-            auth_settings=["BearerToken"],
-        )
+        if not 200 <= status < 300:
+            raise _refusal(status, raw)
         try:
-            response = self._client.call_api(
-                method,
-                url,
-                header_params=header_params,
-                body=dict(body) if body is not None else None,
-                _request_timeout=self._timeout,
-            )
-            raw: bytes = response.read()  # type: ignore[no-untyped-call]
-        except (urllib3.exceptions.HTTPError, OSError) as error:
-            # The API server is unreachable (restarting, network): a KubeError like any refusal, so the
-            # worker retries its step (keeping a token it minted but could not store yet) instead of
-            # its daemon crashing and forgetting that token.
-            raise KubeError(503, "Unavailable", f"API server unreachable: {type(error).__name__}") from error
-        payload: Any = {}
-        if raw:
-            try:
-                payload = json.loads(raw)
-            except ValueError:
-                payload = {"message": raw[:200].decode("utf-8", "replace")}
-        if not 200 <= response.status < 300:
-            message = payload.get("message", "") if isinstance(payload, dict) else ""
-            reason = payload.get("reason", "") if isinstance(payload, dict) else ""
-            raise KubeError(response.status, reason or "Error", message or "no message")
+            payload: Any = json.loads(raw) if raw else {}
+        except ValueError:
+            payload = {}
         return payload if isinstance(payload, dict) else {}
 
     # Secrets ---------------------------------------------------------------------------------
 
     @staticmethod
-    def _secret_path(namespace: str, name: str | None = None) -> str:
+    def _secret_path(namespace: str | None, name: str | None = None) -> str:
+        if namespace is None:
+            return "/api/v1/secrets"
         base = f"/api/v1/namespaces/{quote(namespace, safe='')}/secrets"
         return base if name is None else f"{base}/{quote(name, safe='')}"
 
@@ -204,22 +283,34 @@ class KubeApi:
 
     # Watching --------------------------------------------------------------------------------
 
-    def list_secrets_sync(
-        self, namespace: str | None, label_selector: str, *, continue_token: str | None = None
+    async def list_secrets(
+        self,
+        namespace: str | None,
+        label_selector: str,
+        *,
+        continue_token: str | None = None,
+        metadata_only: bool = False,
     ) -> dict[str, Any]:
-        """One page (500) of the labelled Secrets, in one namespace or all (blocking: call in a thread)."""
-        path = self._secret_path(namespace) if namespace else "/api/v1/secrets"
-        query = {"labelSelector": label_selector, "limit": "500"}
+        """One page (500) of the labelled Secrets, in one namespace or all (None). With
+        `metadata_only` the items are PartialObjectMetadata: no Secret data reaches this process."""
+        query = {"labelSelector": label_selector, "limit": str(LIST_PAGE)}
         if continue_token:
             query["continue"] = continue_token
-        return self._request_sync("GET", path, None, JSON, query)
+        accept = METADATA_ONLY_LIST if metadata_only else JSON
+        return await self.request("GET", self._secret_path(namespace), query=query, accept=accept)
 
-    def watch_secrets_sync(
-        self, namespace: str | None, label_selector: str, resource_version: str, *, timeout_seconds: int = 300
-    ) -> Iterator[dict[str, Any]]:
+    async def watch_secrets(
+        self,
+        namespace: str | None,
+        label_selector: str,
+        resource_version: str,
+        *,
+        timeout_seconds: int = 300,
+        metadata_only: bool = False,
+    ) -> AsyncGenerator[dict[str, Any], None]:
         """The watch events ({type, object}) after `resource_version`, one at a time, until the server
-        ends the watch (blocking: iterate in a thread). Bookmarks carry the newest resourceVersion."""
-        path = self._secret_path(namespace) if namespace else "/api/v1/secrets"
+        ends the watch. Bookmarks carry the newest resourceVersion. With `metadata_only` the objects
+        are PartialObjectMetadata. A broken or silent stream ends with `KubeUnreachable`."""
         query = {
             "watch": "1",
             "labelSelector": label_selector,
@@ -227,34 +318,37 @@ class KubeApi:
             "allowWatchBookmarks": "true",
             "timeoutSeconds": str(timeout_seconds),
         }
-        _, url, headers, _, _ = self._client.param_serialize(
-            method="GET",
-            resource_path=path,
-            query_params=list(query.items()),
-            header_params={"Accept": JSON},
-            auth_settings=["BearerToken"],
+        headers = {"Accept": METADATA_ONLY if metadata_only else JSON}
+        # no total: the server ends the watch; a stream silent for longer than that is dead
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=self._connect_timeout, sock_read=timeout_seconds + 30
         )
-        try:
-            response = self._client.call_api(
-                "GET", url, header_params=headers, _request_timeout=timeout_seconds + 30
-            )
-        except (urllib3.exceptions.HTTPError, OSError) as error:
-            raise KubeError(503, "Unavailable", f"API server unreachable: {type(error).__name__}") from error
-        raw = response.response
-        try:
+        path = self._secret_path(namespace)
+        async with self._response(
+            "GET", path, query=query, headers=headers, client_timeout=timeout, watch=True
+        ) as response:
             if not 200 <= response.status < 300:
-                payload = json.loads(response.read() or b"{}")  # type: ignore[no-untyped-call]
-                raise KubeError(
-                    response.status, str(payload.get("reason") or "Error"), str(payload.get("message") or "")
-                )
+                try:
+                    raw = await response.read()
+                except (aiohttp.ClientError, OSError, TimeoutError) as error:
+                    raise _unreachable(error, "watch ended") from error
+                raise _refusal(response.status, raw)
             pending = b""
-            for chunk in raw.stream(65536, decode_content=True):
+            while True:
+                try:
+                    chunk = await response.content.readany()
+                except (aiohttp.ClientError, OSError, TimeoutError) as error:
+                    raise _unreachable(error, "watch ended") from error
+                if not chunk:
+                    break
                 pending += chunk
+                if b"\n" not in chunk:
+                    if len(pending) > MAX_EVENT_BYTES:
+                        raise KubeError(500, "InternalError", "a watch event larger than 16 MiB")
+                    continue
                 *lines, pending = pending.split(b"\n")
                 for line in lines:
                     if line.strip():
                         yield json.loads(line)
-        except (urllib3.exceptions.HTTPError, OSError) as error:
-            raise KubeError(503, "Unavailable", f"watch ended: {type(error).__name__}") from error
-        finally:
-            raw.release_conn()
+            if pending.strip():
+                yield json.loads(pending)

@@ -13,19 +13,20 @@ The pure helpers at the end label the operator's token Secrets by their owning Z
 (`SHARD_LABEL`, `shard_bucket`) so a shard can watch only the Secrets of its own range with an
 ordinary label selector (`bucket_selector`).
 
-Nothing here imports the `kubernetes` client at module level: it reads $KUBECONFIG at import time,
-and `zoom-operator run` imports this module before it has set that variable.
+The check goes through the operator's own gateway (`kube/api.py`, aiohttp), imported only when
+`check_shard_support` runs, so `zoom-operator run` without --shard pays nothing for it here.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
-    from kubernetes.client import ApiClient
+    from zoom_operator.kube.api import KubeApi
 
 GROUP: Final = "zoom-operator.io"
 VERSION: Final = "v1alpha1"
@@ -190,32 +191,29 @@ SECRETS: Final = "secrets"
 NO_OBJECT: Final = "zoom-operator.io/shard-check,!zoom-operator.io/shard-check"
 
 
-def _list(
-    api_client: ApiClient, path: str, query: Sequence[tuple[str, str]], resource: str, timeout: float
+async def _list(
+    kube: KubeApi, path: str, query: Sequence[tuple[str, str]], resource: str, request_timeout: float
 ) -> dict[str, Any] | str:
     """GET a list: its JSON, or a message for the user when that failed."""
-    import urllib3
+    from zoom_operator.kube.api import KubeError, KubeUnreachable
 
-    host = api_client.configuration.host
+    host = kube.server
     try:
-        _, url, headers, _, _ = api_client.param_serialize(
-            method="GET",
-            resource_path=path,
-            query_params=list(query),
-            header_params={"Accept": "application/json"},
-            auth_settings=["BearerToken"],
-        )
-        response = api_client.call_api("GET", url, header_params=headers, _request_timeout=timeout)
-        raw: bytes = response.read()  # type: ignore[no-untyped-call]
-    except (urllib3.exceptions.HTTPError, OSError) as error:
-        reason = getattr(error, "reason", None) or error
+        status, raw = await kube.fetch("GET", path, query=list(query), request_timeout=request_timeout)
+    except KubeUnreachable as error:
+        reason = error.__cause__ or error
         return (
             f"cannot reach the API server at {host} to check that it honours the shard selector "
             f"({type(reason).__name__}: {str(reason)[:200]}). Make sure it is up and that the "
             f"kubeconfig (--kubeconfig or $KUBECONFIG) points at it, then start again."
         )
-    if not 200 <= response.status < 300:
-        return _refusal(response.status, _server_message(raw), path, resource)
+    except KubeError as error:  # no credentials (an exec plugin failing, a token file missing)
+        return (
+            f"cannot authenticate to the API server at {host} to check the shard selector "
+            f"({str(error)[:300]}). Fix the kubeconfig or the pod's ServiceAccount, then start again."
+        )
+    if not 200 <= status < 300:
+        return _refusal(status, _server_message(raw), path, resource)
     try:
         answer: Any = json.loads(raw)
     except ValueError:
@@ -235,8 +233,8 @@ def _applied_selector(answer: dict[str, Any]) -> str | None:
     return selector if isinstance(selector, str) else None
 
 
-def verify_shard_selector(
-    api_client: ApiClient, selector: str, namespaces: Sequence[str] = (), *, timeout: float = 10.0
+async def verify_shard_selector(
+    kube: KubeApi, selector: str, namespaces: Sequence[str] = (), *, request_timeout: float = 10.0
 ) -> str | None:
     """Check that the API server filters lists by `selector`, in the scope the operator serves.
 
@@ -254,14 +252,14 @@ def verify_shard_selector(
     """
     shard = ("shardSelector", selector)
     path = zoomapps_path(namespaces)
-    answer = _list(api_client, path, [shard, ("limit", "1")], ZOOMAPPS, timeout)
+    answer = await _list(kube, path, [shard, ("limit", "1")], ZOOMAPPS, request_timeout)
     if isinstance(answer, str):
         return answer
     applied = _applied_selector(answer)
     if applied is None:
         path = secrets_path(namespaces)
-        answer = _list(
-            api_client, path, [shard, ("labelSelector", NO_OBJECT), ("limit", "1")], SECRETS, timeout
+        answer = await _list(
+            kube, path, [shard, ("labelSelector", NO_OBJECT), ("limit", "1")], SECRETS, request_timeout
         )
         if isinstance(answer, str):
             return answer
@@ -283,21 +281,26 @@ def verify_shard_selector(
 def check_shard_support(
     kubeconfig: str | None, selector: str, namespaces: Sequence[str] = (), *, timeout: float = 10.0
 ) -> str | None:
-    """`verify_shard_selector` with a client loaded like the operator's (in a pod: its
-    ServiceAccount; elsewhere `kubeconfig` or $KUBECONFIG). None when the selector is honoured."""
-    from kubernetes.config import ConfigException
-
-    from zoom_operator.kube.api import load_api_client
+    """`verify_shard_selector` with a gateway loaded like the operator's (in a pod: its
+    ServiceAccount; elsewhere `kubeconfig` or $KUBECONFIG), on an event loop of its own (it runs
+    before kopf starts). None when the selector is honoured."""
+    from zoom_operator.kube.api import KubeApi
+    from zoom_operator.kube.connection import KubeConfigError, load_connection
 
     try:
-        api_client = load_api_client(kubeconfig, pool_size=1)
-    except (ConfigException, OSError, ValueError, TypeError) as error:
+        connection = load_connection(kubeconfig)
+    except KubeConfigError as error:
         return (
             f"cannot load the Kubernetes client configuration to check the shard selector "
-            f"({type(error).__name__}: {str(error)[:200]}). Pass a valid --kubeconfig or set "
-            f"$KUBECONFIG (outside a cluster), then start again."
+            f"({error}). Pass a valid --kubeconfig or set $KUBECONFIG (outside a cluster), then "
+            f"start again."
         )
-    try:
-        return verify_shard_selector(api_client, selector, namespaces, timeout=timeout)
-    finally:
-        api_client.close()  # type: ignore[no-untyped-call]
+
+    async def check() -> str | None:
+        kube = KubeApi(connection, pool_size=1, timeout=timeout)
+        try:
+            return await verify_shard_selector(kube, selector, namespaces, request_timeout=timeout)
+        finally:
+            await kube.close()
+
+    return asyncio.run(check())

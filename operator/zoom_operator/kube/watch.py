@@ -3,16 +3,16 @@
 Secrets do not go through kopf: kopf keeps a per-object memory for everything it watches, and every app
 has two Secrets. This watch keeps nothing per Secret; it hands each event to a callback on the event
 loop, which wakes the apps that use that Secret and drops the rest. Each (namespace, selector) pair
-runs in a thread of its own, since the `kubernetes` client is synchronous.
+is an asyncio task of its own on the gateway's async list and watch (`kube/api.py`). With
+`metadata_only` the API server sends PartialObjectMetadata: the Secrets' data never reaches here.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from zoom_operator.kube.api import KubeApi, KubeError
@@ -27,6 +27,10 @@ RelistCallback = Callable[[str | None, str, frozenset[tuple[str, str]]], None]
 RETRY_SECONDS = 5.0
 
 
+class _Relist(Exception):
+    """The watch's resourceVersion is too old (410 Gone): list again."""
+
+
 class SecretWatch:
     """Watch labelled Secrets in each of `namespaces` (None: cluster-wide) for each label selector."""
 
@@ -38,75 +42,86 @@ class SecretWatch:
         selectors: Sequence[str],
         on_event: EventCallback,
         on_relist: RelistCallback,
+        metadata_only: bool = False,
     ) -> None:
         self._kube = kube
         self._streams = [(ns, sel) for ns in (namespaces if namespaces else [None]) for sel in selectors]
         self._on_event = on_event
         self._on_relist = on_relist
-        self._stopped = threading.Event()
-        self._executor = ThreadPoolExecutor(max_workers=len(self._streams), thread_name_prefix="secret-watch")
-        self._futures: list[asyncio.Future[None]] = []
+        self._metadata_only = metadata_only
+        self._tasks: list[asyncio.Task[None]] = []
         self.events_total = 0
 
     def start(self) -> None:
-        loop = asyncio.get_running_loop()
         for namespace, selector in self._streams:
-            self._futures.append(
-                loop.run_in_executor(self._executor, self._stream, loop, namespace, selector)
-            )
+            name = f"secret-watch {namespace or '*'} {selector}"
+            self._tasks.append(asyncio.create_task(self._stream(namespace, selector), name=name))
 
     async def stop(self) -> None:
-        self._stopped.set()
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
-    def _stream(self, loop: asyncio.AbstractEventLoop, namespace: str | None, selector: str) -> None:
+    async def _stream(self, namespace: str | None, selector: str) -> None:
         where = f"Secrets labelled {selector} in {namespace or 'all namespaces'}"
         resource_version: str | None = None
-        while not self._stopped.is_set():
+        while True:
             try:
                 if resource_version is None:
-                    resource_version = self._relist(loop, namespace, selector)
-                for event in self._kube.watch_secrets_sync(namespace, selector, resource_version):
-                    if self._stopped.is_set():
-                        return
-                    kind = str(event.get("type") or "")
-                    obj = event.get("object") or {}
-                    meta = obj.get("metadata") or {}
-                    if kind == "ERROR":
-                        if obj.get("code") == 410:  # too old: list again
-                            resource_version = None
-                            break
-                        raise KubeError(
-                            int(obj.get("code") or 500), str(obj.get("reason")), str(obj.get("message"))
-                        )
-                    resource_version = str(meta.get("resourceVersion") or resource_version)
-                    if kind in ("ADDED", "MODIFIED", "DELETED"):
-                        self.events_total += 1
-                        loop.call_soon_threadsafe(self._on_event, kind, obj)
+                    resource_version = await self._relist(namespace, selector)
+                resource_version = await self._watch(namespace, selector, resource_version)
+            except _Relist:
+                resource_version = None
             except KubeError as error:
                 if error.status == 410:
                     resource_version = None
                     continue
                 log.warning("watch of %s failed, retrying in %.0fs: %s", where, RETRY_SECONDS, error)
-                self._stopped.wait(RETRY_SECONDS)
+                await asyncio.sleep(RETRY_SECONDS)
             except Exception:  # a malformed event must not end the watch for good
                 log.exception("watch of %s failed, relisting in %.0fs", where, RETRY_SECONDS)
                 resource_version = None
-                self._stopped.wait(RETRY_SECONDS)
+                await asyncio.sleep(RETRY_SECONDS)
 
-    def _relist(self, loop: asyncio.AbstractEventLoop, namespace: str | None, selector: str) -> str:
+    async def _watch(self, namespace: str | None, selector: str, resource_version: str) -> str:
+        """Follow one watch until the server ends it; the newest resourceVersion seen."""
+        events = self._kube.watch_secrets(
+            namespace, selector, resource_version, metadata_only=self._metadata_only
+        )
+        async with contextlib.aclosing(events):
+            async for event in events:
+                kind = str(event.get("type") or "")
+                obj = event.get("object") or {}
+                meta = obj.get("metadata") or {}
+                if kind == "ERROR":
+                    if obj.get("code") == 410:  # too old: list again
+                        raise _Relist
+                    code, reason, message = obj.get("code"), obj.get("reason"), obj.get("message")
+                    raise KubeError(int(code or 500), str(reason), str(message))
+                resource_version = str(meta.get("resourceVersion") or resource_version)
+                if kind in ("ADDED", "MODIFIED", "DELETED"):
+                    self.events_total += 1
+                    self._on_event(kind, obj)
+        return resource_version
+
+    async def _relist(self, namespace: str | None, selector: str) -> str:
         listed: set[tuple[str, str]] = set()
         continue_token: str | None = None
         while True:
-            page = self._kube.list_secrets_sync(namespace, selector, continue_token=continue_token)
+            page = await self._kube.list_secrets(
+                namespace, selector, continue_token=continue_token, metadata_only=self._metadata_only
+            )
             for item in page.get("items") or []:
                 meta = item.get("metadata") or {}
                 listed.add((str(meta.get("namespace") or ""), str(meta.get("name") or "")))
                 item.setdefault("apiVersion", "v1")
                 item.setdefault("kind", "Secret")
-                loop.call_soon_threadsafe(self._on_event, "ADDED", item)
+                self._on_event("ADDED", item)
             page_meta = page.get("metadata") or {}
             continue_token = page_meta.get("continue") or None
             if not continue_token:
-                loop.call_soon_threadsafe(self._on_relist, namespace, selector, frozenset(listed))
+                self._on_relist(namespace, selector, frozenset(listed))
                 return str(page_meta.get("resourceVersion") or "")
