@@ -339,7 +339,8 @@ async def zoomapp_changed(*, body: kopf.Body, name: str, namespace: str | None, 
     if worker is None:
         worker = AppWorker(
             ref=ref,
-            body=lambda: rt.bodies.get(ref) or slim,
+            # the current slim copy (not the first one: a closure over it kept a whole status per app)
+            body=lambda: rt.bodies[ref],
             kube=rt.kube,
             zoom=rt.zoom,
             reporter=rt.reporter or _Reporter(rt.metrics),
