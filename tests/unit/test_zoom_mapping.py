@@ -904,3 +904,14 @@ def test_accepted_scopes_never_raise_and_are_clean_names(message: str) -> None:
     for scope in parse_accepted_scopes(message):
         assert scope
         assert not set(scope) & set(" \"',[]")
+
+
+def test_equal_roles_and_scopes_of_many_apps_share_one_set() -> None:
+    role = {"id": "r", "name": "Admin", "privileges": ["User:Read", "ServerToServerOAuthApp:Edit"]}
+    first, second = (
+        parse_role(dict(role)),
+        parse_role({**role, "privileges": list(reversed(role["privileges"]))}),
+    )
+    assert first is not None
+    assert second is not None
+    assert first.privileges is second.privileges, "one copy per distinct set, not one per app"
