@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -118,6 +119,7 @@ def default_token_secret_name(app_name: str) -> str:
     return f"{app_name}-token"
 
 
+@lru_cache(maxsize=256)  # pure; judged on every step of every app, and the URLs are few
 def endpoint_url_problem(value: str) -> str | None:
     """Why `value` cannot be a Zoom base URL, or None when it can.
 
@@ -180,6 +182,7 @@ class EndpointAllowlist:
         return ", ".join(self.prefixes) if self.prefixes else "(none)"
 
 
+@lru_cache(maxsize=256)
 def _url_key(url: str) -> tuple[str, str, int, str] | None:
     try:
         parts = urlsplit(url)

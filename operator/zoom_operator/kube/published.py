@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 _TIMESTAMP: Final = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z")
+# one encoder for every digest (json.dumps with options builds a new one per call)
+_ENCODE: Final = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str).encode
 # (type, status, reason, lastTransitionTime) of one condition
 ConditionFacts = tuple[str, str, str, str]
 
@@ -78,7 +80,7 @@ def status_changed(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> boo
 
 def _digest(key: str, value: Any) -> bytes:
     comparable = _comparable(key, value)
-    text = json.dumps(comparable, sort_keys=True, separators=(",", ":"), default=str)
+    text = _ENCODE(comparable)
     return hashlib.blake2b(text.encode(), digest_size=16).digest()
 
 
