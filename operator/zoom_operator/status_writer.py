@@ -127,7 +127,7 @@ class StatusWriter(TokenSecretKeeper):
             st.last_mint_at = at
             st.own_attempt = rfc3339(at)
             if st.published is not None:
-                st.published = st.published.with_field("mints", mints)
+                st.published = st.published.with_fields({"mints": mints})
             return True
         return False
 
@@ -204,8 +204,9 @@ class StatusWriter(TokenSecretKeeper):
         )
         status = render_status(st, spec, generation, diagnosis, now)
         previous_conditions = st.published.condition_maps() if st.published is not None else None
-        if changed(st.published, Published.of(status)):
-            if not await self._write_status(status, spec, body):
+        target = Published.of(status)
+        if changed(st.published, target):
+            if not await self._write_status(status, target, spec, body):
                 return
             for change in transitions(previous_conditions, diagnosis):
                 self._reporter.transition(self.ref, body, change)
@@ -215,20 +216,19 @@ class StatusWriter(TokenSecretKeeper):
     async def _write_status(
         self,
         status: dict[str, Any],
+        target: Published,
         spec: ZoomAppSpec | None = None,
         body: Mapping[str, Any] | None = None,
-        *,
-        partial: bool = False,
     ) -> bool:
-        """Patch status with the resourceVersion precondition; on a conflict, fold in what the other
-        writer stored (never overwrite its record of a token request, adopt its newer token) and retry.
-        False when the write was given up for a newer token: the next step judges and publishes it.
-        `partial`: only the fields in `status` change, the others stand as published."""
+        """Patch `status` in, so that status holds what `target` says, with the resourceVersion
+        precondition; on a conflict, fold in what the other writer stored (never overwrite its record
+        of a token request, adopt its newer token) and retry. False when the write was given up for a
+        newer token: the next step judges and publishes it."""
         st = self.state
         for attempt in range(3):
             patch: dict[str, Any] = dict(status)
             for key in ("owner", "token", "lastProbe", "credentials"):
-                if not partial and key not in patch and st.published is not None and st.published.has(key):
+                if st.published is not None and st.published.has(key) and not target.has(key):
                     patch[key] = None  # merge patch: drop what no longer holds
             try:
                 written = await self._kube.patch_zoomapp_status(
@@ -255,16 +255,11 @@ class StatusWriter(TokenSecretKeeper):
                     now = self._clock()
                     self._merge_mints(live_status, spec, now)
                     status = {**status, "mints": render_mints(st, now)}
+                    target = target.with_fields({"mints": status["mints"]})
                 continue
             self._see_resource_version(as_mapping(written.get("metadata")).get("resourceVersion"))
             break
-        if partial:
-            published = st.published or Published((), ())
-            for key, value in status.items():
-                published = published.with_field(key, value)
-            st.published = published
-        else:
-            st.published = Published.of(status)
+        st.published = target
         return True
 
     async def _publish_invalid_spec(
@@ -289,13 +284,9 @@ class StatusWriter(TokenSecretKeeper):
             "observedGeneration": generation,
             "conditions": render_conditions(previous, diagnosis, generation=generation, now=now),
         }
-        after = Published.of(status)
-        if published is not None:
-            after = published.with_field("observedGeneration", generation).with_field(
-                "conditions", status["conditions"]
-            )
-        if changed(published, after):
-            await self._write_status(status, partial=True)
+        target = (published or Published.of({})).with_fields(status)  # the other fields stand
+        if changed(published, target):
+            await self._write_status(status, target)
             for change in transitions(previous, diagnosis):
                 self._reporter.transition(self.ref, body, change)
         self.state.diagnosis = diagnosis

@@ -761,3 +761,25 @@ async def test_a_token_request_recorded_by_another_process_holds_this_one_back_u
     body["metadata"]["resourceVersion"] = str(h.kube.app_version)
     await second.step()
     assert h.zoom.mints == 2
+
+
+async def test_a_spec_fixed_after_being_invalid_posts_the_recovery_and_moves_the_transition_time() -> None:
+    h = Harness()
+    await h.step()
+    assert h.kube.condition("Ready") == ("True", "TokenVerified")
+    h.spec["mintBudgetPerHour"] = 0  # below the minimum: the spec is refused
+    h.generation += 1
+    h.clock.advance(60)
+    await h.step()
+    assert h.kube.condition("Ready") == ("False", "InvalidSpec")
+    invalid_since = next(c for c in h.kube.status["conditions"] if c["type"] == "Ready")["lastTransitionTime"]
+    h.spec["mintBudgetPerHour"] = 6
+    h.generation += 1
+    h.clock.advance(60)
+    before = len(h.reporter.transitions)
+    await h.step()
+    assert h.kube.condition("Ready") == ("True", "TokenVerified")
+    ready = next(c for c in h.kube.status["conditions"] if c["type"] == "Ready")
+    assert ready["lastTransitionTime"] != invalid_since, "False -> True is a transition"
+    recovered = [t for t in h.reporter.transitions[before:] if t.condition.type == "Ready"]
+    assert [(t.previous_reason, t.condition.reason) for t in recovered] == [("InvalidSpec", "TokenVerified")]

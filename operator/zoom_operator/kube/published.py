@@ -38,20 +38,8 @@ class Published:
 
     @classmethod
     def of(cls, status: Mapping[str, Any]) -> Published:
-        digests = tuple(
-            sorted((key, _digest(key, value)) for key, value in status.items() if value is not None)
-        )
-        conditions = tuple(
-            (
-                str(c.get("type")),
-                str(c.get("status")),
-                str(c.get("reason")),
-                str(c.get("lastTransitionTime") or ""),
-            )
-            for c in status.get("conditions") or ()
-            if isinstance(c, Mapping)
-        )
-        return cls(digests, conditions)
+        """A whole status, as written or read."""
+        return cls((), ()).with_fields(status)
 
     def has(self, key: str) -> bool:
         return any(name == key for name, _ in self.digests)
@@ -63,10 +51,28 @@ class Published:
             for kind, status, reason, since in self.conditions
         ]
 
-    def with_field(self, key: str, value: Any) -> Published:
-        """As if `key` had been published with `value` too (a partial write, such as the mint record)."""
-        kept = tuple((name, digest) for name, digest in self.digests if name != key)
-        return Published(tuple(sorted((*kept, (key, _digest(key, value))))), self.conditions)
+    def with_fields(self, fields: Mapping[str, Any]) -> Published:
+        """As if `fields` had been merge-patched into what was published (None drops a field): a
+        partial write such as the mint record, or a whole status."""
+        digests = dict(self.digests)
+        for key, value in fields.items():
+            if value is None:
+                digests.pop(key, None)
+            else:
+                digests[key] = _digest(key, value)
+        conditions = self.conditions
+        if "conditions" in fields:
+            conditions = tuple(
+                (
+                    str(c.get("type")),
+                    str(c.get("status")),
+                    str(c.get("reason")),
+                    str(c.get("lastTransitionTime") or ""),
+                )
+                for c in fields.get("conditions") or ()
+                if isinstance(c, Mapping)
+            )
+        return Published(tuple(sorted(digests.items())), conditions)
 
 
 def changed(old: Published | None, new: Published) -> bool:
