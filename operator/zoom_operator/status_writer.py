@@ -18,7 +18,7 @@ from typing import Any, Final, Protocol
 
 from zoom_operator import diagnosis as dx
 from zoom_operator.kube.published import Published, changed
-from zoom_operator.kube.refs import KubeError, ObjectRef, as_mapping
+from zoom_operator.kube.refs import KubeError, ObjectRef, as_mapping, resource_version
 from zoom_operator.kube.status import (
     Transition,
     mints_status,
@@ -121,7 +121,7 @@ class StatusWriter(TokenSecretKeeper):
                 if not await self._adopt_latest(body, spec, at):
                     return False
                 continue
-            self._see_resource_version(as_mapping(written.get("metadata")).get("resourceVersion"))
+            self._see_resource_version(resource_version(written))
             st.budget.record(at)
             st.mints_total += 1
             st.last_mint_at = at
@@ -156,7 +156,7 @@ class StatusWriter(TokenSecretKeeper):
         live = await self._kube.get_zoomapp(self.ref)
         if live is None:
             return False
-        self._see_resource_version(as_mapping(live.get("metadata")).get("resourceVersion"))
+        self._see_resource_version(resource_version(live))
         status = as_mapping(live.get("status"))
         self._merge_mints(status, spec, now)
         if await self._adopt_if_newer(body, spec, status):
@@ -242,7 +242,7 @@ class StatusWriter(TokenSecretKeeper):
                 live = await self._kube.get_zoomapp(self.ref)
                 if live is None:
                     break
-                self._see_resource_version(as_mapping(live.get("metadata")).get("resourceVersion"))
+                self._see_resource_version(resource_version(live))
                 live_status = as_mapping(live.get("status"))
                 if (
                     spec is not None
@@ -257,7 +257,7 @@ class StatusWriter(TokenSecretKeeper):
                     status = {**status, "mints": render_mints(st, now)}
                     target = target.with_fields({"mints": status["mints"]})
                 continue
-            self._see_resource_version(as_mapping(written.get("metadata")).get("resourceVersion"))
+            self._see_resource_version(resource_version(written))
             break
         st.published = target
         return True

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from zoom_operator.diagnosis import TokenSecretConflict
-from zoom_operator.kube.refs import KubeError, ObjectRef
+from zoom_operator.kube.refs import KubeError, ObjectRef, resource_version
 from zoom_operator.kube.token_secret import (
     UNMAINTAINED_ANNOTATION,
     client_id_fingerprint,
@@ -54,11 +54,6 @@ class Warner(Protocol):
 
 def app_uid(body: Mapping[str, Any]) -> str:
     return str((body.get("metadata") or {}).get("uid") or "")
-
-
-def resource_version(obj: Mapping[str, Any] | None) -> str | None:
-    value = ((obj or {}).get("metadata") or {}).get("resourceVersion")
-    return str(value) if value else None
 
 
 class TokenSecretKeeper:

@@ -32,7 +32,7 @@ from zoom_operator.kube.credentials import (
     read_credentials,
     unlabelled,
 )
-from zoom_operator.kube.refs import KubeError, ObjectRef, as_mapping
+from zoom_operator.kube.refs import KubeError, ObjectRef, as_mapping, resource_version
 from zoom_operator.kube.status import restore_state
 from zoom_operator.kube.token_secret import (
     client_id_fingerprint,
@@ -60,7 +60,7 @@ from zoom_operator.status_writer import (
     StatusWriter,
     WorkerView,
 )
-from zoom_operator.token_keeper import app_uid, resource_version
+from zoom_operator.token_keeper import app_uid
 from zoom_operator.zoom.outcomes import TokenIssued, Transient, Unauthorized
 
 __all__ = ["RENEW_NOW_ANNOTATION", "AppWorker", "ClientIdRegistry", "WorkerConfig", "WorkerView"]

@@ -206,22 +206,21 @@ class KubeApi:
         base = f"/api/v1/namespaces/{quote(namespace, safe='')}/secrets"
         return base if name is None else f"{base}/{quote(name, safe='')}"
 
-    async def get_secret(self, ref: ObjectRef) -> dict[str, Any] | None:
+    async def _get_or_none(self, path: str, *, accept: str = JSON) -> dict[str, Any] | None:
+        """The object at `path`, or None when it does not exist (404)."""
         try:
-            return await self.request("GET", self._secret_path(ref.namespace, ref.name))
+            return await self.request("GET", path, accept=accept)
         except KubeError as error:
             if error.status == 404:
                 return None
             raise
 
+    async def get_secret(self, ref: ObjectRef) -> dict[str, Any] | None:
+        return await self._get_or_none(self._secret_path(ref.namespace, ref.name))
+
     async def get_secret_metadata(self, ref: ObjectRef) -> dict[str, Any] | None:
         """The Secret's metadata only (PartialObjectMetadata): who owns it, how it is labelled."""
-        try:
-            return await self.request("GET", self._secret_path(ref.namespace, ref.name), accept=METADATA_ONLY)
-        except KubeError as error:
-            if error.status == 404:
-                return None
-            raise
+        return await self._get_or_none(self._secret_path(ref.namespace, ref.name), accept=METADATA_ONLY)
 
     async def get_labelled_secret(self, ref: ObjectRef, selector: str) -> dict[str, Any] | None:
         """The Secret if it carries `selector`'s labels, else None: the API server filters, so the
@@ -259,12 +258,7 @@ class KubeApi:
         return base if name is None else f"{base}/{quote(name, safe='')}"
 
     async def get_zoomapp(self, ref: ObjectRef) -> dict[str, Any] | None:
-        try:
-            return await self.request("GET", self._zoomapp_path(ref.namespace, ref.name))
-        except KubeError as error:
-            if error.status == 404:
-                return None
-            raise
+        return await self._get_or_none(self._zoomapp_path(ref.namespace, ref.name))
 
     async def patch_zoomapp_status(
         self, ref: ObjectRef, status: Mapping[str, Any], *, resource_version: str | None = None

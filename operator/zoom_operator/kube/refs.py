@@ -2,7 +2,8 @@
 
 `ObjectRef` names a namespaced object (`namespace/name`); `KubeError` is how the API gateway
 (`kube.api`, which re-exports both) reports a non-2xx answer, with opaque runs that could be a token
-cut out of the API server's message.
+cut out of the API server's message. `as_mapping` and `resource_version` read fields of the JSON the
+API server sends.
 """
 
 from __future__ import annotations
@@ -49,3 +50,9 @@ class ObjectRef:
 def as_mapping(value: object) -> Mapping[str, Any]:
     """A JSON object read from the API server (status, metadata), or an empty one when it is not one."""
     return value if isinstance(value, Mapping) else {}
+
+
+def resource_version(obj: object) -> str | None:
+    """An object's `metadata.resourceVersion` (a watch event's, a write's answer), None without one."""
+    value = as_mapping(as_mapping(obj).get("metadata")).get("resourceVersion")
+    return value if isinstance(value, str) and value else None
