@@ -27,10 +27,6 @@ RelistCallback = Callable[[str | None, str, frozenset[tuple[str, str]]], None]
 RETRY_SECONDS = 5.0
 
 
-class _Relist(Exception):
-    """The watch's resourceVersion is too old (410 Gone): list again."""
-
-
 class SecretWatch:
     """Watch labelled Secrets in each of `namespaces` (None: cluster-wide) for each label selector."""
 
@@ -73,8 +69,6 @@ class SecretWatch:
                 if resource_version is None:
                     resource_version = await self._relist(namespace, selector)
                 resource_version = await self._watch(namespace, selector, resource_version)
-            except _Relist:
-                resource_version = None
             except KubeError as error:
                 if error.status == 410:
                     resource_version = None
@@ -96,9 +90,7 @@ class SecretWatch:
                 kind = str(event.get("type") or "")
                 obj = event.get("object") or {}
                 meta = obj.get("metadata") or {}
-                if kind == "ERROR":
-                    if obj.get("code") == 410:  # too old: list again
-                        raise _Relist
+                if kind == "ERROR":  # 410 Gone (too old) is relisted like a 410 answer
                     code, reason, message = obj.get("code"), obj.get("reason"), obj.get("message")
                     raise KubeError(int(code or 500), str(reason), str(message))
                 resource_version = str(meta.get("resourceVersion") or resource_version)
