@@ -16,7 +16,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-import httpx
 import kopf
 from kopf._core.engines import posting
 from kopf._core.engines.daemons import DaemonsMemory
@@ -39,10 +38,19 @@ from zoom_operator.spec import (
     Endpoints,
     default_token_secret_name,
 )
-from zoom_operator.worker import RENEW_NOW_ANNOTATION, AppWorker, ClientIdRegistry, WorkerConfig, WorkerView
+from zoom_operator.worker import (
+    PARSED_SPEC,
+    RENEW_NOW_ANNOTATION,
+    AppWorker,
+    ClientIdRegistry,
+    WorkerConfig,
+    WorkerView,
+    parse_body_spec,
+)
 from zoom_operator.zoom.client import ZoomClient
 from zoom_operator.zoom.outcomes import TokenOutcome
-from zoom_operator.zoom.pool import zoom_http_client
+from zoom_operator.zoom.pool import ZoomPool
+from zoom_operator.zoom.transport import Timeouts
 
 log = logging.getLogger("zoom_operator")
 
@@ -50,6 +58,7 @@ FINALIZER = "zoom-operator.io/finalizer"
 KOPF_WORKER_LIMIT = 128  # ZoomApps kopf processes at once (watch events, the finalizer): see configure()
 ZOOM_CONNECTIONS = 16  # Zoom requests in flight per process (10,000 apps probing every 300 s: 33/s)
 KOPF_IDLE_SECONDS = 0.5  # how long kopf's per-object worker waits for the object's next event
+ZOOM_TIMEOUTS = Timeouts(connect=5.0, read=10.0, write=10.0, pool=5.0)
 MALLOC_ARENAS = 2  # glibc's arenas (one per thread by default, each keeping its own free memory)
 
 
@@ -71,13 +80,16 @@ class OperatorOptions:
     log_format: str = "plain"
 
 
+SecretRefs = tuple[ObjectRef | None, ObjectRef | None]  # a ZoomApp's (credentials Secret, token Secret)
+
+
 @dataclass
 class Runtime:
     """Process-wide state: the scheduler, and per served app its worker and slim ZoomApp."""
 
     options: OperatorOptions
     kube: KubeApi
-    http: httpx.AsyncClient
+    http: ZoomPool
     metrics: Metrics
     scheduler: Scheduler[ObjectRef]
     registry: ClientIdRegistry = field(default_factory=ClientIdRegistry)
@@ -87,7 +99,7 @@ class Runtime:
     # Secret -> the ZoomApps that use it (a tuple: almost always one, and a set costs 4 times as much)
     secret_users: dict[ObjectRef, tuple[ObjectRef, ...]] = field(default_factory=dict)
     # ZoomApp -> (its credentials Secret, its token Secret)
-    app_secrets: dict[ObjectRef, tuple[ObjectRef | None, ObjectRef | None]] = field(default_factory=dict)
+    app_secrets: dict[ObjectRef, SecretRefs] = field(default_factory=dict)
     secret_watch: SecretWatch | None = None
     selector_kinds: dict[str, frozenset[str]] = field(default_factory=dict)  # which Secrets each watch sees
     reporter: _Reporter | None = None
@@ -103,7 +115,8 @@ class Runtime:
             client = ZoomClient(
                 oauth_url=endpoints.oauth_url,
                 api_url=endpoints.api_url,
-                http=self.http,
+                transport=self.http,
+                timeout=ZOOM_TIMEOUTS,
                 observer=self.reporter.zoom_request if self.reporter else self.metrics.zoom_request,
             )
             self.zoom_clients[endpoints] = client
@@ -253,11 +266,9 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     metrics = Metrics()
     if options.metrics_port:
         metrics.serve(options.metrics_port)
-    # Zoom requests go through aiohttp's connection pool (zoom/pool.py: a third of the CPU per request
-    # of httpcore's at 64 in flight); more than ZOOM_CONNECTIONS at once wait in its queue.
-    http = zoom_http_client(
-        connections=ZOOM_CONNECTIONS, timeout=httpx.Timeout(connect=5.0, read=10.0, write=10.0, pool=5.0)
-    )
+    # Zoom requests go through one aiohttp connection pool (zoom/pool.py: a third of the CPU per request
+    # of httpx's client); more than ZOOM_CONNECTIONS at once wait in its queue.
+    http = ZoomPool(connections=ZOOM_CONNECTIONS)
     scheduler: Scheduler[ObjectRef] = Scheduler(_step, concurrency=options.max_concurrent_steps)
     rt = _runtime = Runtime(options=options, kube=kube, http=http, metrics=metrics, scheduler=scheduler)
     scheduler.start()
@@ -334,7 +345,7 @@ async def zoomapp_changed(*, body: kopf.Body, name: str, namespace: str | None, 
         # on, so its deletion is always seen and the first status write is not refused as stale
         return
     old = rt.bodies.get(ref)
-    slim = _slim(body, keep_status=worker is None or not worker.restored)
+    slim = _slim(body, keep_status=worker is None or not worker.restored, old=old, config=rt.config)
     rt.bodies[ref] = slim
     if worker is None:
         worker = AppWorker(
@@ -349,12 +360,12 @@ async def zoomapp_changed(*, body: kopf.Body, name: str, namespace: str | None, 
             waker=rt.scheduler.wake,
         )
         rt.workers[ref] = worker
-        _index_secrets(rt, ref, slim)
+        _index_secrets(rt, ref, body)
         rt.scheduler.add(ref)
         rt.metrics.apps.set(len(rt.workers))
         return
-    if old is None or _wake_key(old) != _wake_key(slim):
-        _index_secrets(rt, ref, slim)
+    if old is None or _wake_key(old, rt.app_secrets.get(ref)) != _wake_key(slim, _secret_refs(ref, body)):
+        _index_secrets(rt, ref, body)
         worker.wake("spec")
 
 
@@ -442,9 +453,17 @@ def _is_pattern(namespace: str) -> bool:
     return any(c in namespace for c in "*?[!")
 
 
-def _slim(body: Mapping[str, Any], *, keep_status: bool) -> dict[str, Any]:
+def _slim(
+    body: Mapping[str, Any],
+    *,
+    keep_status: bool,
+    old: Mapping[str, Any] | None = None,
+    config: WorkerConfig | None = None,
+) -> dict[str, Any]:
     """What a step reads of its ZoomApp: identity, generation, resourceVersion, the renew-now annotation,
-    the spec, and status (whole only until restored; then just the last mint attempt)."""
+    the spec already parsed (`PARSED_SPEC`: parsed again only when the generation moves; half the bytes
+    of the spec's JSON and no parsing per step), and status (whole only until restored; then just the
+    last mint attempt)."""
     meta = body.get("metadata") or {}
     annotations = meta.get("annotations") or {}
     slim_meta: dict[str, Any] = {
@@ -455,11 +474,16 @@ def _slim(body: Mapping[str, Any], *, keep_status: bool) -> dict[str, Any]:
     if RENEW_NOW_ANNOTATION in annotations:
         slim_meta["annotations"] = {RENEW_NOW_ANNOTATION: annotations[RENEW_NOW_ANNOTATION]}
     status = body.get("status") or {}
+    old_meta = (old or {}).get("metadata") or {}
+    if old is not None and PARSED_SPEC in old and old_meta.get("generation") == meta.get("generation"):
+        parsed = old[PARSED_SPEC]  # the spec moves the generation: unchanged
+    else:
+        parsed = parse_body_spec(body, config.allowlist if config else None)
     return {
         "apiVersion": body.get("apiVersion") or "zoom-operator.io/v1alpha1",
         "kind": body.get("kind") or "ZoomApp",
         "metadata": slim_meta,
-        "spec": dict(body.get("spec") or {}),
+        PARSED_SPEC: parsed,
         "status": dict(status) if keep_status else _slim_status(status),
     }
 
@@ -469,25 +493,32 @@ def _slim_status(status: Mapping[str, Any]) -> dict[str, Any]:
     return {"mints": {"lastAt": last}} if last else {}
 
 
-def _wake_key(body: Mapping[str, Any]) -> tuple[int, str | None, tuple[str, str]]:
-    meta = body.get("metadata") or {}
+WakeKey = tuple[int, str | None, SecretRefs | None]
+
+
+def _wake_key(slim: Mapping[str, Any], secrets: SecretRefs | None) -> WakeKey:
+    """What, when it changes, wakes a served app: its generation, the renew-now annotation, its Secrets."""
+    meta = slim.get("metadata") or {}
     generation = int(meta.get("generation") or 0)
     renew = (meta.get("annotations") or {}).get(RENEW_NOW_ANNOTATION)
-    return generation, renew, _secret_names(str(meta.get("name") or ""), body)
+    return generation, renew, secrets
 
 
-def _secret_names(name: str, body: Mapping[str, Any]) -> tuple[str, str]:
+def _secret_refs(app: ObjectRef, body: Mapping[str, Any]) -> SecretRefs:
+    """The ZoomApp's (credentials Secret, token Secret), None for a name its spec lacks."""
     spec = body.get("spec") or {}
     credentials = str((spec.get("credentialsSecretRef") or {}).get("name") or "")
-    token = str((spec.get("tokenSecret") or {}).get("name") or default_token_secret_name(name))
-    return credentials, token
+    token = str((spec.get("tokenSecret") or {}).get("name") or default_token_secret_name(app.name))
+    return (
+        ObjectRef(app.namespace, credentials) if credentials else None,
+        ObjectRef(app.namespace, token) if token else None,
+    )
 
 
 def _index_secrets(rt: Runtime, app: ObjectRef, body: Mapping[str, Any]) -> None:
     _unindex_secrets(rt, app)
-    credentials, token = (ObjectRef(app.namespace, n) if n else None for n in _secret_names(app.name, body))
-    rt.app_secrets[app] = (credentials, token)
-    for secret in (credentials, token):
+    rt.app_secrets[app] = secrets = _secret_refs(app, body)
+    for secret in secrets:
         if secret is not None:
             users = rt.secret_users.get(secret, ())
             if app not in users:

@@ -41,8 +41,9 @@ log = logging.getLogger("zoom_operator")
 # (`Activity 'x' succeeded.`). Their warnings and errors always pass.
 _KOPF_CHATTER = ("kopf.objects", "kopf.activities.probe")
 
-# Loggers at WARNING unless verbose: httpx logs every request at INFO (`HTTP Request: POST ...`),
-# aiohttp every request to the liveness endpoint.
+# Loggers at WARNING unless verbose: httpx (diagnose's Zoom stack, and a user's) logs every request at
+# INFO (`HTTP Request: POST ...`), aiohttp every request to the liveness endpoint. The operator's own
+# line per Zoom request is `zoom_operator.zoom`'s, at DEBUG (`POST /oauth/token -> 200 TokenIssued ...`).
 _QUIET_UNLESS_VERBOSE = ("httpx", "aiohttp.access")
 
 # Loggers at WARNING unless verbose, and at INFO (never DEBUG) even then: httpcore's debug lines trace

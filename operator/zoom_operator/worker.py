@@ -63,9 +63,19 @@ from zoom_operator.status_writer import (
 from zoom_operator.token_keeper import app_uid
 from zoom_operator.zoom.outcomes import TokenIssued, Transient, Unauthorized
 
-__all__ = ["RENEW_NOW_ANNOTATION", "AppWorker", "ClientIdRegistry", "WorkerConfig", "WorkerView"]
+__all__ = [
+    "PARSED_SPEC",
+    "RENEW_NOW_ANNOTATION",
+    "AppWorker",
+    "ClientIdRegistry",
+    "WorkerConfig",
+    "WorkerView",
+    "parse_body_spec",
+]
 
 RENEW_NOW_ANNOTATION: Final = "zoom-operator.io/renew-now"
+# Where a slim ZoomApp copy carries its spec already parsed (`parse_body_spec`), in place of `spec`.
+PARSED_SPEC: Final = "parsedSpec"
 KUBE_RETRY: Final = timedelta(seconds=10)  # after a Kubernetes API error
 RESTART_PROBE_SPREAD_SECONDS: Final = 30.0
 
@@ -100,6 +110,15 @@ class WorkerConfig:
             backoff=self.backoff,
             owner_backoff=self.owner_backoff,
         )
+
+
+def parse_body_spec(body: Mapping[str, Any], allowlist: EndpointAllowlist | None) -> ZoomAppSpec | SpecError:
+    """A ZoomApp's spec, typed, or what is wrong with it (kept without its traceback)."""
+    name = str((body.get("metadata") or {}).get("name") or "")
+    try:
+        return parse_spec(body.get("spec") or {}, app_name=name, allowlist=allowlist)
+    except SpecError as error:
+        return error.with_traceback(None)
 
 
 class AppWorker(StatusWriter, OwnerChecker):
@@ -204,13 +223,12 @@ class AppWorker(StatusWriter, OwnerChecker):
         meta = body.get("metadata") or {}
         self._see_resource_version(meta.get("resourceVersion"))
         generation = int(meta.get("generation") or 0)
-        try:
-            spec = parse_spec(
-                body.get("spec") or {}, app_name=self.ref.name, allowlist=self._config.allowlist
-            )
-        except SpecError as error:
+        spec = body.get(PARSED_SPEC)
+        if spec is None:
+            spec = parse_body_spec(body, self._config.allowlist)
+        if isinstance(spec, SpecError):
             self._registry.release(self.ref)
-            await self._publish_invalid_spec(body, generation, error, now)
+            await self._publish_invalid_spec(body, generation, spec, now)
             return now + FOREVER
 
         if not st.restored:

@@ -156,7 +156,8 @@ def test_verbose_log_has_the_detail_and_still_no_secret(
 ) -> None:
     _operator, lines = _run_fleet(cluster, fleet_sim, start_operator, "--verbose")
     log = "\n".join(lines)
-    assert "HTTP Request: POST" in log  # a line per Zoom request
+    assert "POST /oauth/token -> 200 TokenIssued" in log  # a line per Zoom request
+    assert "GET /v2/users/" in log
     _assert_nothing_secret(log, fleet_sim)
 
 

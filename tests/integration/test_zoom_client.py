@@ -33,7 +33,7 @@ from zoom_operator.zoom import (
     ZoomRole,
     ZoomUser,
 )
-from zoom_operator.zoom.pool import zoom_http_client
+from zoom_operator.zoom.pool import ZoomPool
 
 ACCOUNT = "acc-demo"
 DEMO = ("demo-client", Secret("demo-secret"))
@@ -71,8 +71,11 @@ async def open_client(
         async with ZoomClient(oauth_url=oauth_url, api_url=api_url, timeout=timeout) as client:
             yield client
         return
-    async with zoom_http_client(connections=4, timeout=httpx.Timeout(10.0)) as http:
-        yield ZoomClient(oauth_url=oauth_url, api_url=api_url, http=http, timeout=timeout)
+    pool = ZoomPool(connections=4)
+    try:
+        yield ZoomClient(oauth_url=oauth_url, api_url=api_url, transport=pool, timeout=timeout)
+    finally:
+        await pool.aclose()
 
 
 @pytest.fixture

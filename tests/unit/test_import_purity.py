@@ -15,6 +15,7 @@ PURE_MODULES = [
     "zoom_operator.zoom.outcomes",
     "zoom_operator.zoom.mapping",
     "zoom_operator.zoom.paths",
+    "zoom_operator.zoom.transport",
     "zoom_operator.kube.refs",
     "zoom_operator.kube.status",
     "zoom_operator.kube.token_secret",
@@ -56,4 +57,4 @@ def test_pure_module_imports_no_io_library(module: str) -> None:
 
 
 def test_the_check_sees_a_module_that_does_load_them() -> None:
-    assert "httpx" in loaded_after_import("zoom_operator.zoom.client")
+    assert "httpx" in loaded_after_import("zoom_operator.zoom.httpx_transport")

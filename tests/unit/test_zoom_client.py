@@ -5,6 +5,7 @@ the request observer, logging, and that no token or secret shows up in reprs, lo
 from __future__ import annotations
 
 import base64
+import dataclasses
 import logging
 import ssl
 from collections.abc import Callable, Iterator
@@ -141,10 +142,10 @@ def test_rejects_base_urls_that_are_not_plain_http_urls(which: str, bad_url: str
 
 async def test_own_http_client_verifies_tls_and_uses_the_default_timeout() -> None:
     client = ZoomClient(oauth_url="https://zoom.us", api_url="https://api.zoom.us")
-    http = client._http
-    pool = http._transport._pool  # type: ignore[attr-defined]
+    http = client._transport._http  # type: ignore[attr-defined]
+    pool = http._transport._pool
 
-    assert http.timeout == DEFAULT_TIMEOUT
+    assert client._timeouts == DEFAULT_TIMEOUT
     assert pool._ssl_context.verify_mode == ssl.CERT_REQUIRED
     assert pool._ssl_context.check_hostname
     assert not http.follow_redirects
@@ -176,7 +177,7 @@ async def test_explicit_timeout_applies_to_every_request() -> None:
 
 
 def test_default_timeout_is_explicit() -> None:
-    assert DEFAULT_TIMEOUT.as_dict() == {"connect": 5.0, "read": 10.0, "write": 10.0, "pool": 5.0}
+    assert dataclasses.asdict(DEFAULT_TIMEOUT) == {"connect": 5.0, "read": 10.0, "write": 10.0, "pool": 5.0}
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The async Zoom client: mints S2S tokens and makes the REST calls the operator needs (probe, owner,
-role and permission lookups), over an injectable `httpx.AsyncClient`.
+role and permission lookups), over a `Transport` (`zoom/transport.py`): httpx's by default or an
+injected `httpx.AsyncClient`, aiohttp's in the operator (`zoom/pool.py`).
 
 It owns the wire format (form body + Basic auth for `/oauth/token`, Bearer header for `/v2/...`,
 quoted path segments) and turns every network failure into a `Transient` outcome; reading Zoom's
@@ -9,13 +10,13 @@ never reach logs, outcome messages or reprs.
 
 from __future__ import annotations
 
+import base64
 import logging
+import urllib.parse
 from collections.abc import Callable
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Final, Self
-
-import httpx
+from typing import TYPE_CHECKING, Final, Self
 
 from zoom_operator import __version__
 from zoom_operator.secret import Secret
@@ -39,10 +40,14 @@ from zoom_operator.zoom.outcomes import (
 )
 from zoom_operator.zoom.outcomes import zoom_code as outcome_zoom_code
 from zoom_operator.zoom.paths import path_segment as path_segment  # re-exported: its home is zoom.paths
+from zoom_operator.zoom.transport import DEFAULT_TIMEOUTS, SendFailure, Timeouts, Transport, as_timeouts
+
+if TYPE_CHECKING:
+    import httpx
 
 logger = logging.getLogger("zoom_operator.zoom")
 
-DEFAULT_TIMEOUT: Final = httpx.Timeout(connect=5.0, read=10.0, write=10.0, pool=5.0)
+DEFAULT_TIMEOUT: Final = DEFAULT_TIMEOUTS
 TOKEN_PATH: Final = "/oauth/token"
 TOKEN_ENDPOINT: Final = "oauth_token"
 # Path segments that are followed by an id; replaced by `{id}` in endpoint labels so metrics stay bounded.
@@ -60,9 +65,10 @@ class ZoomClient:
     """Talks to one Zoom deployment: `oauth_url` (e.g. https://zoom.us, https://zoomgov.com) and
     `api_url` (e.g. https://api.zoom.us, https://api.zoomgov.com).
 
-    Pass `http` to share a connection pool or to inject a transport; it is then used as is and left
-    open by `aclose()`. Otherwise the client makes its own, with TLS verification on and `timeout`
-    (default `DEFAULT_TIMEOUT`).
+    Pass `transport` (e.g. the operator's aiohttp pool) or `http` (an `httpx.AsyncClient`, e.g. one with
+    a mock transport) to share a connection pool; it is then used as is and left open by `aclose()`.
+    Otherwise the client makes an httpx one, with TLS verification on. `timeout` (`Timeouts` or an
+    `httpx.Timeout`) defaults to the `http` client's own, else to `DEFAULT_TIMEOUT`.
     """
 
     def __init__(
@@ -71,18 +77,26 @@ class ZoomClient:
         oauth_url: str,
         api_url: str,
         http: httpx.AsyncClient | None = None,
-        timeout: httpx.Timeout | None = None,
+        transport: Transport | None = None,
+        timeout: Timeouts | httpx.Timeout | None = None,
         clock: Callable[[], datetime] = _utc_now,
         user_agent: str = f"zoom-operator/{__version__}",
         observer: RequestObserver | None = None,
     ) -> None:
         self.oauth_url = _base_url("oauth_url", oauth_url)
         self.api_url = _base_url("api_url", api_url)
-        self._owns_http = http is None
-        if http is None:
-            http = httpx.AsyncClient(timeout=timeout or DEFAULT_TIMEOUT, follow_redirects=False)
-        self._http = http
-        self._timeout = timeout or http.timeout
+        if transport is None:
+            # loads httpx, which the operator's path (a transport given) never does
+            from zoom_operator.zoom.httpx_transport import HttpxTransport
+
+            self._owns_transport = http is None
+            transport = HttpxTransport(http)
+            if timeout is None and http is not None:
+                timeout = http.timeout
+        else:
+            self._owns_transport = False
+        self._transport: Transport = transport
+        self._timeouts = as_timeouts(timeout)
         self._clock = clock
         self._user_agent = user_agent
         self._observer = observer
@@ -103,8 +117,8 @@ class ZoomClient:
 
     async def aclose(self) -> None:
         """Close the connection pool if this client made it."""
-        if self._owns_http:
-            await self._http.aclose()
+        if self._owns_transport:
+            await self._transport.aclose()
 
     # -----------------------------------------------------------------------------------------------
     # Token endpoint
@@ -113,22 +127,30 @@ class ZoomClient:
         """`POST {oauth_url}/oauth/token` with `grant_type=account_credentials` in a form body and the
         client credentials as HTTP Basic auth."""
         sent_at = self._clock()
+        basic = base64.b64encode(f"{client_id}:{client_secret.reveal()}".encode()).decode("ascii")
         try:
-            response = await self._http.post(
+            answer = await self._transport.send(
+                "POST",
                 self.oauth_url + TOKEN_PATH,
-                data={"grant_type": "account_credentials", "account_id": account_id},
-                auth=httpx.BasicAuth(client_id, client_secret.reveal()),
-                headers={"User-Agent": self._user_agent, "Accept": "application/json"},
-                timeout=self._timeout,
+                headers={
+                    "Authorization": f"Basic {basic}",
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    "User-Agent": self._user_agent,
+                    "Accept": "application/json",
+                },
+                body=urllib.parse.urlencode(
+                    {"grant_type": "account_credentials", "account_id": account_id}
+                ).encode(),
+                timeouts=self._timeouts,
             )
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            failure = _transient(exc, (client_secret,))
+        except SendFailure as failed:
+            failure = _transient(failed, (client_secret,))
             self._record("POST", TOKEN_PATH, TOKEN_ENDPOINT, failure, None)
             return failure
         outcome = map_token_response(
-            response.status_code, response.headers, response.content, now=sent_at, redact=(client_secret,)
+            answer.status, answer.headers, answer.content, now=sent_at, redact=(client_secret,)
         )
-        self._record("POST", TOKEN_PATH, TOKEN_ENDPOINT, outcome, response.status_code)
+        self._record("POST", TOKEN_PATH, TOKEN_ENDPOINT, outcome, answer.status)
         return outcome
 
     # -----------------------------------------------------------------------------------------------
@@ -151,23 +173,25 @@ class ZoomClient:
             return refusal
         sent_at = self._clock()
         try:
-            response = await self._http.get(
+            answer = await self._transport.send(
+                "GET",
                 base + path,
                 headers={
                     "Authorization": f"Bearer {token.reveal()}",
                     "User-Agent": self._user_agent,
                     "Accept": "application/json",
                 },
-                timeout=self._timeout,
+                body=None,
+                timeouts=self._timeouts,
             )
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            failure = _transient(exc, (token,))
+        except SendFailure as failed:
+            failure = _transient(failed, (token,))
             self._record("GET", path, endpoint, failure, None)
             return failure
         outcome = map_api_response(
-            response.status_code, response.headers, response.content, now=sent_at, redact=(token,)
+            answer.status, answer.headers, answer.content, now=sent_at, redact=(token,)
         )
-        self._record("GET", path, endpoint, outcome, response.status_code)
+        self._record("GET", path, endpoint, outcome, answer.status)
         return outcome
 
     async def get_user(
@@ -254,13 +278,8 @@ def _refusal(token: Secret, base: str, configured_base: str) -> Transient | None
     return None
 
 
-def _transient(exc: Exception, redact: tuple[Secret, ...]) -> Transient:
-    detail = sanitize_message(f"{type(exc).__name__}: {exc}".rstrip(": "), redact)
-    if isinstance(exc, httpx.TimeoutException):
-        return Transient("timeout", detail)
-    if isinstance(exc, httpx.DecodingError):
-        return Transient("malformed", detail)
-    return Transient("connection", detail)
+def _transient(failed: SendFailure, redact: tuple[Secret, ...]) -> Transient:
+    return Transient(failed.kind, sanitize_message(failed.detail, redact))
 
 
 def _malformed(ok: ApiOk, what: str) -> Transient:
