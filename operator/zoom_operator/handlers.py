@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -336,7 +337,7 @@ async def zoomapp_changed(*, body: kopf.Body, name: str, namespace: str | None, 
     rt = runtime()
     if rt.event_queue is None:
         rt.event_queue = (posting.event_queue_var.get(), posting.event_queue_loop_var.get())
-    ref = ObjectRef(namespace or "", name)
+    ref = ObjectRef(sys.intern(namespace or ""), name)  # one copy of each namespace's name, not one per app
     if type == "DELETED" or body.get("metadata", {}).get("deletionTimestamp"):
         return  # the finalizer's handler (zoomapp_deleted) stops serving it
     worker = rt.workers.get(ref)
@@ -479,9 +480,11 @@ def _slim(
         parsed = old[PARSED_SPEC]  # the spec moves the generation: unchanged
     else:
         parsed = parse_body_spec(body, config.allowlist if config else None)
+    if "namespace" in slim_meta:
+        slim_meta["namespace"] = sys.intern(str(slim_meta["namespace"]))
     return {
-        "apiVersion": body.get("apiVersion") or "zoom-operator.io/v1alpha1",
-        "kind": body.get("kind") or "ZoomApp",
+        "apiVersion": sys.intern(str(body.get("apiVersion") or "zoom-operator.io/v1alpha1")),
+        "kind": sys.intern(str(body.get("kind") or "ZoomApp")),
         "metadata": slim_meta,
         PARSED_SPEC: parsed,
         "status": dict(status) if keep_status else _slim_status(status),

@@ -14,8 +14,13 @@ RFC3339_FORMAT: Final = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def rfc3339(moment: datetime) -> str:
-    """`moment` in UTC as `YYYY-MM-DDTHH:MM:SSZ` (sub-seconds dropped)."""
-    return moment.astimezone(UTC).strftime(RFC3339_FORMAT)
+    """`moment` in UTC as `YYYY-MM-DDTHH:MM:SSZ` (sub-seconds dropped): `RFC3339_FORMAT`, written out.
+
+    `isoformat` cut to the second, not `strftime`: 30 % less CPU, and a status render formats 11 times
+    (together 5 % of the operator's steady CPU, bench/RESULTS.md, 2026-12-02).
+    """
+    utc = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+    return utc.isoformat(timespec="seconds")[:19] + "Z"  # YYYY-MM-DDTHH:MM:SS, then the zone
 
 
 def parse_rfc3339(value: object) -> datetime | None:
