@@ -37,6 +37,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (
@@ -176,6 +178,7 @@ def run_one(args: argparse.Namespace, n: int, shards: int, root: Path) -> dict[s
                         ready_times.append(at)
 
         watch = ZoomAppWatch(kube, on_change, namespace=NAMESPACE).start()
+        others0, machine0 = _other_cpu(sim), psutil.cpu_times()
         api0 = kube.apiserver_requests()
         sim0 = sim.stats()
         for index in range(shards):
@@ -237,6 +240,13 @@ def run_one(args: argparse.Namespace, n: int, shards: int, root: Path) -> dict[s
         result["ramp_peak_rss_mb"] = [round(x, 1) for x in peak_rss]
         ramp_cpu = [proc_sample(op.pid).cpu_seconds for op in operators]
         result["ramp_cpu_s"] = [round(x, 1) for x in ramp_cpu]
+        # what else the ramp cost the machine: the control plane, the simulator, this script
+        others1, machine1 = _other_cpu(sim), psutil.cpu_times()
+        result["ramp_cpu_others_s"] = {k: round(v - others0.get(k, 0.0), 1) for k, v in others1.items()}
+        busy = [b - a for a, b in zip(machine0, machine1, strict=True)]
+        fields = type(machine1)._fields
+        idle = sum(x for x, f in zip(busy, fields, strict=True) if f in ("idle", "iowait"))
+        result["ramp_machine_busy_pct"] = round(100 * (1 - idle / sum(busy)), 1) if sum(busy) else None
         api1 = kube.apiserver_requests()
         sim1 = sim.stats()
         result["ramp_api_requests_per_app"] = round(sum((api1 - api0).values()) / n, 2)
@@ -246,7 +256,8 @@ def run_one(args: argparse.Namespace, n: int, shards: int, root: Path) -> dict[s
             f"all ready: {result['all_ready_s']} s (first {result['first_ready_s']} s); peak RSS "
             f"{result['ramp_peak_rss_mb']} MB; ramp CPU {result['ramp_cpu_s']} s; "
             f"{result['ramp_api_requests_per_app']} API and "
-            f"{result['ramp_zoom_requests_per_app']} Zoom requests/app"
+            f"{result['ramp_zoom_requests_per_app']} Zoom requests/app; others' CPU "
+            f"{result['ramp_cpu_others_s']} s, machine {result['ramp_machine_busy_pct']} % busy"
         )
         if profile_ramp is not None:
             profile_ramp.wait(timeout=args.profile_seconds + 60)
@@ -348,6 +359,19 @@ def run_one(args: argparse.Namespace, n: int, shards: int, root: Path) -> dict[s
 
 def _top(counter: Counter[tuple[str, str]], k: int) -> dict[str, int]:
     return {f"{verb} {resource}": count for (verb, resource), count in counter.most_common(k) if count}
+
+
+def _other_cpu(sim: Any) -> dict[str, float]:
+    """CPU seconds so far of the control plane's processes, the simulator and this script."""
+    totals = {"kube-apiserver": 0.0, "etcd": 0.0}
+    for proc in psutil.process_iter(["name", "cpu_times"]):
+        name = proc.info["name"] or ""
+        times = proc.info["cpu_times"]
+        if name in totals and times is not None:
+            totals[name] += times.user + times.system
+    totals["simulator"] = proc_sample(sim_pid(sim)).cpu_seconds
+    totals["bench"] = proc_sample(os.getpid()).cpu_seconds
+    return totals
 
 
 def main() -> int:

@@ -1,8 +1,9 @@
-"""The Zoom side: typed outcomes, response mapping and the async httpx client (no Kubernetes imports).
+"""The Zoom side: typed outcomes, response mapping and the async client (no Kubernetes imports).
 
-The pure parts (`outcomes`, `mapping`, `paths`) load with the package; the client, and with it httpx,
-loads only when one of its names is first used (`__getattr__` below), so importing the pure core never
-pulls in httpx.
+The pure parts (`outcomes`, `mapping`, `paths`, `transport`) load with the package; the client loads
+only when one of its names is first used (`__getattr__` below). The client sends through a transport:
+aiohttp's in the operator (`pool`), httpx's otherwise (`httpx_transport`, the only module that loads
+httpx), so neither the pure core nor the operator process pulls in httpx.
 """
 
 from __future__ import annotations
