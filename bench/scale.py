@@ -370,7 +370,8 @@ def _other_cpu(sim: Any) -> dict[str, float]:
         if name in totals and times is not None:
             totals[name] += times.user + times.system
     totals["simulator"] = proc_sample(sim_pid(sim)).cpu_seconds
-    totals["bench"] = proc_sample(os.getpid()).cpu_seconds
+    own = psutil.Process().cpu_times()  # this script alone (proc_sample would add its children)
+    totals["bench"] = own.user + own.system
     return totals
 
 
