@@ -228,14 +228,26 @@ class TokenSecretKeeper:
         self._adopt(body, spec, stored, live)
 
     async def _repair_token_secret(self, body: Mapping[str, Any], spec: ZoomAppSpec) -> None:
-        """The token Secret was deleted or edited: put the current token back (no mint)."""
+        """The token Secret changed: take a newer token that another process serving this app stored
+        there (its request won the attempt record while this one waited: minting again would spend a
+        second token); otherwise, if it was deleted or edited, put the current token back (no mint)."""
         token = self.state.token
-        if token is None or not self.state.token_valid(self._clock()):
-            return
+        now = self._clock()
         ref = ObjectRef(self.ref.namespace, spec.token_secret.name)
         ownership, live = await self._read_token_secret(ref.name, app_uid(body))
         if ownership == "foreign":
-            self._set_conflict(ref.name, live, self._clock())
+            self._set_conflict(ref.name, live, now)
+            return
+        stored = read_stored_token(live) if ownership == "owned" and live is not None else None
+        if (
+            live is not None
+            and stored is not None
+            and stored.expires_at > now
+            and (token is None or stored.issued_at > token.issued_at)
+        ):
+            self._adopt(body, spec, stored, live)
+            return
+        if token is None or not self.state.token_valid(now):
             return
         if is_intact(live, self._render(body, spec, token)):
             self.state.token_version = resource_version(live)  # changed only where it is not ours

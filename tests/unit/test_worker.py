@@ -379,6 +379,25 @@ async def test_an_outage_keeps_the_token_and_raises_no_human_flag() -> None:
     assert h.zoom.mints == 1
 
 
+async def test_a_token_another_process_stored_while_this_one_waited_is_taken_not_minted_again() -> None:
+    """Two processes serve one app (a replica paused while its token request was in flight): the other
+    one's token lands in the Secret after this one restored with none. The Secret event makes this one
+    take that token; minting again once the attempt's lease ran out would spend a second token."""
+    h = Harness()
+    other = h.new_worker()  # the second process, over the same cluster
+    other.state.restored = True  # it restored before any token existed: nothing to take then
+    await h.step()  # the first process mints and stores
+    assert h.zoom.mints == 1
+    ref = ObjectRef(NS, "bot-token")
+    h.clock.advance(30)  # past the lease of the first process's attempt record
+    other.token_secret_event(h.kube.secrets[ref])  # what its Secret watch delivers
+    await other.step()
+    assert h.zoom.mints == 1
+    assert other.state.token is not None
+    assert h.worker.state.token is not None
+    assert other.state.token.access_token == h.worker.state.token.access_token
+
+
 @pytest.mark.parametrize("deleted", [True, False], ids=["deleted", "edited"])
 async def test_token_secret_deleted_or_edited_is_restored_without_a_mint(deleted: bool) -> None:
     h = Harness()
