@@ -160,8 +160,11 @@ class Scheduler(Generic[K]):
                 self._ready.put_nowait(key)
             delay = self._heap[0][0] - now if self._heap else 3600.0
             self._changed.clear()
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow the task's cancellation
+            # when the wait ends at the same moment (gh-86296), and stop() then waited forever
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), timeout=max(delay, 0.0))
+                async with asyncio.timeout(max(delay, 0.0)):
+                    await self._changed.wait()
 
     async def _run(self) -> None:
         while True:
