@@ -51,7 +51,7 @@ from zoom_operator.worker import (
 from zoom_operator.zoom.client import ZoomClient
 from zoom_operator.zoom.outcomes import TokenOutcome
 from zoom_operator.zoom.pool import ZoomPool
-from zoom_operator.zoom.transport import Timeouts
+from zoom_operator.zoom.transport import DEFAULT_TIMEOUTS
 
 log = logging.getLogger("zoom_operator")
 
@@ -59,7 +59,6 @@ FINALIZER = "zoom-operator.io/finalizer"
 KOPF_WORKER_LIMIT = 128  # ZoomApps kopf processes at once (watch events, the finalizer): see configure()
 ZOOM_CONNECTIONS = 16  # Zoom requests in flight per process (10,000 apps probing every 300 s: 33/s)
 KOPF_IDLE_SECONDS = 0.5  # how long kopf's per-object worker waits for the object's next event
-ZOOM_TIMEOUTS = Timeouts(connect=5.0, read=10.0, write=10.0, pool=5.0)
 MALLOC_ARENAS = 2  # glibc's arenas (one per thread by default, each keeping its own free memory)
 
 
@@ -117,7 +116,7 @@ class Runtime:
                 oauth_url=endpoints.oauth_url,
                 api_url=endpoints.api_url,
                 transport=self.http,
-                timeout=ZOOM_TIMEOUTS,
+                timeout=DEFAULT_TIMEOUTS,  # connect 5 s, read 10 s, a pooled connection 5 s
                 observer=self.reporter.zoom_request if self.reporter else self.metrics.zoom_request,
             )
             self.zoom_clients[endpoints] = client
