@@ -138,6 +138,7 @@ def log_settings(
     summary_interval: float,
     log_format: str,
     verbose: bool,
+    event_loop: str = "asyncio",
 ) -> None:
     """One start-up line with what `zoom-operator run` was asked for. Takes no credentials: there is
     nothing secret among the operator's settings (a kubeconfig is named by path, never read here)."""
@@ -157,10 +158,11 @@ def log_settings(
         "kube_workers": str(kube_workers),
         "summary": summary,
         "log": f"{log_format}{', verbose' if verbose else ''}",
+        "event_loop": event_loop,
     }
     log.info(
         "zoom-operator starting: %s; %s; shard %s; endpoints allowed for ZoomApps: %s; metrics port %s; "
-        "liveness %s; s2s privilege %s; %s Kubernetes workers; summary %s; log %s",
+        "liveness %s; s2s privilege %s; %s Kubernetes workers; summary %s; log %s; event loop %s",
         scope,
         replicas,
         options["shard"],
@@ -171,6 +173,7 @@ def log_settings(
         kube_workers,
         summary,
         options["log"],
+        event_loop,
         extra={"options": options},
     )
 

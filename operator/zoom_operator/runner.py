@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import logging
 import os
 import sys
+from collections.abc import Iterator
 
 from zoom_operator.kube.connection import KubeConfigError, load_connection
 from zoom_operator.kube.sharding import check_shard_support, parse_shard, shard_selector
@@ -12,6 +16,25 @@ from zoom_operator.logs import configure_logging, log_settings
 from zoom_operator.spec import EndpointAllowlist
 
 __all__ = ["run_operator", "shard_selector"]  # shard_selector: moved to kube/sharding.py
+
+log = logging.getLogger("zoom_operator")
+
+
+@contextlib.contextmanager
+def event_loop(name: str) -> Iterator[asyncio.AbstractEventLoop]:
+    """The loop the operator runs on, closed afterwards: uvloop's unless `name` is "asyncio" or uvloop is
+    not installed (as kopf's own CLI does; `kopf.run` alone would take asyncio's). On loopback a
+    Kubernetes or Zoom request costs less CPU on uvloop (bench/RESULTS.md, 2026-12-07)."""
+    factory = asyncio.new_event_loop
+    if name == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            log.warning("uvloop is not installed: running on asyncio's event loop")
+        else:
+            factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        yield runner.get_loop()
 
 
 def block_kubernetes_client() -> None:
@@ -80,14 +103,17 @@ def run_operator(args: argparse.Namespace) -> int:
         summary_interval=args.summary_interval,
         log_format=args.log_format,
         verbose=args.verbose,
+        event_loop=args.event_loop,
     )
-    kopf.run(
-        standalone=args.standalone or None,
-        peering_name=args.peering,
-        priority=args.priority,
-        liveness_endpoint=args.liveness,
-        clusterwide=not args.namespace,
-        namespaces=args.namespace,
-        memories=handlers.MEMORIES,
-    )
+    with event_loop(args.event_loop) as loop:
+        kopf.run(
+            loop=loop,
+            standalone=args.standalone or None,
+            peering_name=args.peering,
+            priority=args.priority,
+            liveness_endpoint=args.liveness,
+            clusterwide=not args.namespace,
+            namespaces=args.namespace,
+            memories=handlers.MEMORIES,
+        )
     return 0
