@@ -295,6 +295,9 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         # credentials by name when told they changed), and a relist of 10,000 Secrets stays small
         metadata_only=True,
     )
+    # from now, not from a listing: each app reads its own Secrets by name on its first step, and kopf
+    # serves no app before the startup handlers have returned
+    await rt.secret_watch.prime()
     rt.secret_watch.start()
 
 

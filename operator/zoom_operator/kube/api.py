@@ -284,10 +284,11 @@ class KubeApi:
         *,
         continue_token: str | None = None,
         metadata_only: bool = False,
+        limit: int = LIST_PAGE,
     ) -> dict[str, Any]:
-        """One page (500) of the labelled Secrets, in one namespace or all (None). With
+        """One page (`limit`, 500) of the labelled Secrets, in one namespace or all (None). With
         `metadata_only` the items are PartialObjectMetadata: no Secret data reaches this process."""
-        query = {"labelSelector": label_selector, "limit": str(LIST_PAGE)}
+        query = {"labelSelector": label_selector, "limit": str(limit)}
         if continue_token:
             query["continue"] = continue_token
         accept = METADATA_ONLY_LIST if metadata_only else JSON
