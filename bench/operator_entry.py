@@ -126,6 +126,13 @@ def _memdump(path: str) -> None:
 
 
 def main() -> int:
+    # as `zoom-operator run` does before kopf is imported: kopf imports the `kubernetes` client when it
+    # is installed (the bench's venv has it, for the tests; the image has not), and with it pydantic,
+    # 20 MB that the operator never uses. Before 2026-12-07 this entry point imported kopf first, so
+    # every recorded RSS up to then includes them.
+    from zoom_operator.runner import block_kubernetes_client
+
+    block_kubernetes_client()
     from zoom_operator import handlers  # noqa: F401 - registers the operator's handlers first
 
     if os.environ.get("BENCH_TRACEMALLOC"):
