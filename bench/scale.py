@@ -11,6 +11,8 @@ How a run goes, per (size, shards):
    owner and N apps; tokens live 3599 s (Zoom's default), probe.intervalSeconds is 300 (the CRD's
    default) and renewBeforeSeconds 600: steady state is what a real cluster does all day;
 2. N labelled credentials Secrets and N ZoomApps are POSTed by a thread pool (operator not running);
+   the chart's RBAC is installed with `helm install`, and the operators authenticate as its
+   ServiceAccount (a bound token), as a deployed operator does;
 3. the operator process(es) start; a LIST+WATCH on ZoomApps timestamps every Ready transition, while
    /proc is sampled every 2 s: time to first / all Ready, peak RSS during the ramp;
 4. steady state: the bench's watch is closed (so the API-server counters hold only the operator's
@@ -45,6 +47,7 @@ from common import (
     Kube,
     Operator,
     ZoomAppWatch,
+    chart_identity,
     create_namespace,
     credentials_secret,
     leaf_modules,
@@ -136,6 +139,8 @@ def run_one(args: argparse.Namespace, n: int, shards: int, root: Path) -> dict[s
     result: dict[str, Any] = {"apps": n, "shards": shards, "load_before": load_average()}
     try:
         create_namespace(kube, NAMESPACE)
+        # the operators authenticate as the chart's ServiceAccount, with its Role (what a deployment pays)
+        operator_kubeconfig = chart_identity(cp, run_dir, [NAMESPACE])
         items: list[tuple[str, dict[str, Any]]] = []
         for i in range(n):
             items.append(
@@ -191,7 +196,7 @@ def run_one(args: argparse.Namespace, n: int, shards: int, root: Path) -> dict[s
                 env["BENCH_TRACEMALLOC"] = str(run_dir / f"tracemalloc-{index}.txt")
             operators.append(
                 Operator(
-                    cp.kubeconfig,
+                    operator_kubeconfig,
                     run_dir / f"operator-{index}.log",
                     namespaces=[NAMESPACE],
                     args=extra,

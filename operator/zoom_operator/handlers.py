@@ -1,8 +1,8 @@
-"""kopf wiring only: settings, the ZoomApp watch, the finalizer, peering, and one scheduler for all apps.
+"""kopf wiring only: settings, the ZoomApp watch, peering, and one scheduler for all apps.
 
 Business logic lives in `worker.py` (one step of one app) and `scheduler.py` (when each app steps);
 this module connects them to kopf, the Kubernetes API, Zoom and the metrics. kopf watches ZoomApps
-(with the shard selector, finalizers and peering); the operator's own watch (`kube/watch.py`) follows
+(with the shard selector and peering); the operator's own watch (`kube/watch.py`) follows
 only the Secrets labelled `zoom-operator.io/credentials` (server-side selector), never all Secrets, and
 keeps nothing per Secret. Each served app keeps a slim copy of its ZoomApp (metadata it needs, spec,
 and status only until it has been restored), not kopf's body.
@@ -55,6 +55,9 @@ from zoom_operator.zoom.transport import DEFAULT_TIMEOUTS
 
 log = logging.getLogger("zoom_operator")
 
+# ZoomApps carry no finalizer: the operator has nothing to clean up (token Secrets go with their ZoomApp
+# through owner references), so a deletion never waits for it, and never hangs once it is uninstalled.
+# kopf removes this one, which versions before 2026-12-07 added, from the ZoomApps it serves.
 FINALIZER = "zoom-operator.io/finalizer"
 KOPF_WORKER_LIMIT = 128  # ZoomApps kopf processes at once (watch events, the finalizer): see configure()
 ZOOM_CONNECTIONS = 16  # Zoom requests in flight per process (10,000 apps probing every 300 s: 33/s)
@@ -154,9 +157,8 @@ class NoDiffBase(kopf.DiffBaseStorage):
     """No diff base: the operator has no create or update handlers, so kopf has no diffs to compute.
 
     kopf's default keeps a deep copy of each object's essence, rebuilt on every watch event, and writes
-    it into an annotation after the first handling (a second PATCH per ZoomApp besides the finalizer,
-    and a watch event back). Every object here has the same (empty) essence: kopf sees no change, adds
-    the finalizer, and runs the deletion handler when the object is deleted.
+    it into an annotation after the first handling (a PATCH per ZoomApp, and a watch event back).
+    Every object here has the same (empty) essence: kopf sees no change.
     """
 
     def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
@@ -249,7 +251,7 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.networking.request_timeout = 60
     if options.shard_selector:
         settings.watching.shard_selectors["zoom-operator.io", "zoomapps"] = options.shard_selector
-    settings.persistence.finalizer = FINALIZER
+    settings.persistence.finalizer = FINALIZER  # no handler needs it: kopf removes an old one
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="zoom-operator.io")
     settings.persistence.diffbase_storage = NoDiffBase()
     settings.posting.level = logging.WARNING  # our own Events say what matters; kopf's INFO chatter is noise
@@ -341,12 +343,9 @@ async def zoomapp_changed(*, body: kopf.Body, name: str, namespace: str | None, 
         rt.event_queue = (posting.event_queue_var.get(), posting.event_queue_loop_var.get())
     ref = ObjectRef(sys.intern(namespace or ""), name)  # one copy of each namespace's name, not one per app
     if type == "DELETED" or body.get("metadata", {}).get("deletionTimestamp"):
-        return  # the finalizer's handler (zoomapp_deleted) stops serving it
-    worker = rt.workers.get(ref)
-    if worker is None and FINALIZER not in (body.get("metadata", {}).get("finalizers") or ()):
-        # kopf adds its finalizer first (a PATCH, and a watch event back): serve the app from that event
-        # on, so its deletion is always seen and the first status write is not refused as stale
+        await _stop_serving(rt, ref)
         return
+    worker = rt.workers.get(ref)
     old = rt.bodies.get(ref)
     slim = _slim(body, keep_status=worker is None or not worker.restored, old=old, config=rt.config)
     rt.bodies[ref] = slim
@@ -372,12 +371,13 @@ async def zoomapp_changed(*, body: kopf.Body, name: str, namespace: str | None, 
         worker.wake("spec")
 
 
-@kopf.on.delete("zoom-operator.io", "v1alpha1", "zoomapps")
-async def zoomapp_deleted(*, name: str, namespace: str | None, **_: Any) -> None:
-    """Stop serving a deleted ZoomApp (its token Secret goes with it: ownerReferences). kopf's finalizer
-    holds the deletion until a step in flight has ended, so nothing is minted for it afterwards."""
-    rt = runtime()
-    ref = ObjectRef(namespace or "", name)
+async def _stop_serving(rt: Runtime, ref: ObjectRef) -> None:
+    """A ZoomApp was deleted (or is being deleted): no step starts for it any more, and a step in
+    flight is waited for. Its token Secret goes with it (owner reference). A token request that the
+    step had already recorded cannot be recalled; every later write for the app answers 404, and a
+    token Secret created meanwhile names the deleted uid, so the garbage collector removes it."""
+    if ref not in rt.scheduler and ref not in rt.workers:
+        return
     await rt.scheduler.remove(ref)
     _drop(rt, ref)
 

@@ -459,3 +459,29 @@ def test_a_required_scope_the_token_never_had_is_not_ready_until_the_owner_adds_
     sim.admin("PATCH", "/_sim/apps/demo-client", {"scopes": [*scopes, "meeting:read:admin"]})
     cluster.kubectl("annotate", "--overwrite", "zapp", APP, "zoom-operator.io/renew-now=scope-added")
     cluster.wait_condition(APP, "Ready", "True", reason="TokenVerified", timeout=40)
+
+
+def test_zoomapps_carry_no_finalizer_an_old_one_is_removed_and_deletion_needs_no_operator(
+    cluster: Cluster, sim: SimulatorProcess, start_operator: Callable[..., OperatorProcess]
+) -> None:
+    legacy = zoomapp(APP, credentials=CREDS, base_url=sim.base_url)
+    legacy["metadata"]["finalizers"] = ["zoom-operator.io/finalizer"]  # as versions before 2026-12-07 left it
+    cluster.apply(
+        [
+            credentials_secret(
+                CREDS, account_id="acc-demo", client_id="demo-client", client_secret="demo-secret"
+            ),
+            legacy,
+        ]
+    )
+    operator = start_operator()
+    cluster.wait_condition(APP, "Ready", "True", reason="TokenVerified")
+    wait_for(
+        lambda: not cluster.zoomapp(APP)["metadata"].get("finalizers"),
+        timeout=30,
+        what="the old finalizer to be removed",
+    )
+    assert _tokens_issued(sim) == 1
+    operator.kill()
+    cluster.kubectl("delete", "zoomapp", APP, "--wait=false")
+    wait_for(lambda: cluster.get("zoomapp", APP) is None, timeout=10, what="the deletion, with no operator")

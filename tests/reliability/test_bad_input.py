@@ -2,7 +2,7 @@
 
 Every manifest is either refused by the API server with a message that names the problem (asserted),
 or accepted and then reported on the ZoomApp's status with a reason and a message; deleting it always
-completes (the finalizer is released). Throughout, a good ZoomApp in the same namespace keeps being
+completes. Throughout, a good ZoomApp in the same namespace keeps being
 served by the same operator process, which must never log a crashed handler.
 """
 

@@ -133,7 +133,7 @@ def test_bursts_of_creates_edits_and_deletes_while_tokens_renew(
             renew_now(cluster, "burst-2", name=f"burst-{i}")
         cluster.kubectl(
             "wait", "--for=delete", *[f"zapp/burst-{i}" for i in range(3, APPS)], "--timeout=40s"
-        )  # deletion completes: the finalizer is released
+        )  # deletion completes
         # Burst 3: the deleted ones come back under the same names (new uids).
         cluster.apply(
             _burst_manifests(sim, range(3, APPS), renewBeforeSeconds=10, probe={"intervalSeconds": 5})

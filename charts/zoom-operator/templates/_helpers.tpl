@@ -75,8 +75,8 @@ what the code really calls; tests/chart/ proves on a real API server that they s
 removing one makes the operator fail.
 */}}
 {{- define "zoom-operator.rules" -}}
-# ZoomApps: kopf lists and watches them, and patches its finalizer (zoom-operator.io/finalizer) and
-# progress annotations; the operator gets an auditor ZoomApp (spec.auditorRef).
+# ZoomApps: kopf lists and watches them, and patches away the finalizer zoom-operator.io/finalizer that
+# versions before 2026-12-07 added; the operator gets an auditor ZoomApp (spec.auditorRef).
 - apiGroups: ["zoom-operator.io"]
   resources: ["zoomapps"]
   verbs: ["get", "list", "watch", "patch"]
