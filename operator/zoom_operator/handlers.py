@@ -59,9 +59,10 @@ log = logging.getLogger("zoom_operator")
 # through owner references), so a deletion never waits for it, and never hangs once it is uninstalled.
 # kopf removes this one, which versions before 2026-12-07 added, from the ZoomApps it serves.
 FINALIZER = "zoom-operator.io/finalizer"
-KOPF_WORKER_LIMIT = 128  # ZoomApps kopf processes at once (watch events, the finalizer): see configure()
+KOPF_WORKER_LIMIT = 128  # ZoomApps kopf processes at once (their watch events): see configure()
 ZOOM_CONNECTIONS = 16  # Zoom requests in flight per process (10,000 apps probing every 300 s: 33/s)
-KOPF_IDLE_SECONDS = 0.5  # how long kopf's per-object worker waits for the object's next event
+KOPF_IDLE_SECONDS = 0.05  # how long kopf's per-object worker waits for the object's next event
+KOPF_LIST_PAGE = 500  # ZoomApps per page of kopf's listings
 MALLOC_ARENAS = 2  # glibc's arenas (one per thread by default, each keeping its own free memory)
 
 
@@ -257,12 +258,17 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.posting.level = logging.WARNING  # our own Events say what matters; kopf's INFO chatter is noise
     settings.peering.name = options.peering_name or "zoom-operator"
     # kopf handles each ZoomApp in a per-object worker of its own; unbounded, the first listing of
-    # 10,000 apps started 10,000 at once, each adding the finalizer with a PATCH in flight (thousands of
-    # TLS connections, 1.4 GB, and an API server too busy to answer the steps): bench/RESULTS.md.
+    # 10,000 apps started 10,000 at once (when each added a finalizer with a PATCH: thousands of TLS
+    # connections, 1.4 GB, and an API server too busy to answer the steps): bench/RESULTS.md.
     settings.queueing.worker_limit = KOPF_WORKER_LIMIT
-    # ... and a worker holds its slot while it waits for the object's next event: kopf's default of
-    # 5 s capped the first listing at 64 apps per 5 s; a worker that has nothing to do exits sooner.
+    # ... and a worker holds its slot while it waits for the object's next event; meanwhile the listed
+    # objects wait whole in kopf's queue. The handler is quick (no API call), so a worker that has
+    # nothing to do exits at once, and kopf lists in pages: the first listing's objects are handed on
+    # about as fast as they arrive, instead of all 10,000 waiting at once. What is allocated beside
+    # them stays: Python frees an arena only when all of it is free, so that peak set the RSS kept
+    # after the ramp (bench/RESULTS.md, 2026-12-07).
     settings.queueing.idle_timeout = KOPF_IDLE_SECONDS
+    settings.watching.chunk_size = KOPF_LIST_PAGE
 
     kube = await asyncio.to_thread(connect, options.kubeconfig, pool_size=options.kube_workers)
     metrics = Metrics()
