@@ -193,10 +193,15 @@ class Kube:
         return totals
 
 
-def start_control_plane(workdir: Path) -> ControlPlane:
+def start_control_plane(workdir: Path, *, profiling: bool = False) -> ControlPlane:
     # Without kube-controller-manager, as in the recorded runs (bench/RESULTS.md), so the figures stay
     # comparable: its garbage collector would watch every one of the 10,000 apps' objects too.
-    cp = ControlPlane(workdir / "control-plane", controller_manager=False)
+    # `profiling`: the API server serves /debug/pprof (apiserver_cpu_profile).
+    cp = ControlPlane(
+        workdir / "control-plane",
+        controller_manager=False,
+        extra_apiserver_args=["--profiling=true"] if profiling else [],
+    )
     cp.start()
     kube = Kube(cp)
     cp.kubectl("apply", "--server-side", "-f", str(CRD_PATH))
@@ -209,6 +214,22 @@ def start_control_plane(workdir: Path) -> ControlPlane:
         "--timeout=60s",
     )
     return cp
+
+
+def apiserver_cpu_profile(cp: ControlPlane, out: Path, after: float, seconds: int) -> None:
+    """After `after` seconds, a CPU profile of the API server over `seconds` (pprof format) to `out`, as the
+    cluster admin; the API server must run with --profiling=true (start_control_plane(profiling=True))."""
+    time.sleep(after)
+    pki = cp.directory / "pki"
+    subprocess.run(
+        [
+            "curl", "-sSf", "--cacert", str(pki / "ca.crt"),
+            "--cert", str(pki / "admin.crt"), "--key", str(pki / "admin.key"),
+            f"{cp.server}/debug/pprof/profile?seconds={seconds}", "-o", str(out),
+        ],
+        check=False, timeout=seconds + 60,
+    )  # fmt: skip
+    log(f"  API-server CPU profile written to {out}")
 
 
 CHART = REPO / "charts" / "zoom-operator"

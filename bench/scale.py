@@ -47,6 +47,7 @@ from common import (
     Kube,
     Operator,
     ZoomAppWatch,
+    apiserver_cpu_profile,
     chart_identity,
     create_namespace,
     credentials_secret,
@@ -131,7 +132,7 @@ def run_one(args: argparse.Namespace, n: int, shards: int, root: Path) -> dict[s
     run_dir = root / label
     run_dir.mkdir()
     log(f"=== {n} ZoomApps, {shards} operator process(es); load {load_average()}")
-    cp = start_control_plane(run_dir)
+    cp = start_control_plane(run_dir, profiling=args.apiserver_profile is not None)
     kube = Kube(cp)
     sim = simulator(sim_state(n)).start()
     operators: list[Operator] = []
@@ -209,6 +210,12 @@ def run_one(args: argparse.Namespace, n: int, shards: int, root: Path) -> dict[s
         profile_ramp = None
         if args.profile:
             profile_ramp = py_spy_record(operators[0].pid, args.profile_seconds, run_dir / "ramp.collapsed")
+        if args.apiserver_profile is not None:
+            threading.Thread(
+                target=apiserver_cpu_profile,
+                args=(cp, run_dir / "apiserver.pprof", *args.apiserver_profile),
+                daemon=True,
+            ).start()
         peak_rss = [0.0] * shards
         timeline: list[dict[str, Any]] = []
         deadline = t0 + args.ready_timeout_base + n * args.ready_timeout_per_app
@@ -398,6 +405,14 @@ def main() -> int:
     parser.add_argument("--ready-timeout-per-app", type=float, default=0.2)
     parser.add_argument("--profile", action="store_true", help="py-spy during the ramp and steady state")
     parser.add_argument("--profile-seconds", type=int, default=60)
+    parser.add_argument(
+        "--apiserver-profile",
+        nargs=2,
+        type=int,
+        metavar=("AFTER", "SECONDS"),
+        help="kube-apiserver with --profiling=true; a CPU profile of SECONDS, AFTER seconds into the ramp, "
+        "to <run>/apiserver.pprof (read it with `go tool pprof -top -cum <kube-apiserver> FILE`)",
+    )
     parser.add_argument("--tracemalloc", action="store_true", help="trace the first operator's allocations")
     parser.add_argument("--memdump", action="store_true", help="census of the first operator's live objects")
     parser.add_argument(
