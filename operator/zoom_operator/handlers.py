@@ -343,7 +343,8 @@ async def _step(ref: ObjectRef) -> Any:
 @kopf.on.event("zoom-operator.io", "v1alpha1", "zoomapps")
 async def zoomapp_changed(*, body: kopf.Body, name: str, namespace: str | None, type: str, **_: Any) -> None:
     """Serve a new ZoomApp; keep a served one's slim copy current, and wake it when its spec, Secrets or
-    the renew-now annotation changed (not for status writes, which are its own)."""
+    the renew-now annotation changed (not for status writes, which are its own); stop serving a deleted
+    one (there is no finalizer: the DELETED event, or a deletionTimestamp, is the signal)."""
     rt = runtime()
     if rt.event_queue is None:
         rt.event_queue = (posting.event_queue_var.get(), posting.event_queue_loop_var.get())
