@@ -10,6 +10,7 @@ import os
 import sys
 from collections.abc import Iterator
 
+from zoom_operator.cli import UVLOOP
 from zoom_operator.kube.connection import KubeConfigError, load_connection
 from zoom_operator.kube.sharding import check_shard_support, parse_shard, shard_selector
 from zoom_operator.logs import configure_logging, log_settings
@@ -26,7 +27,7 @@ def event_loop(name: str) -> Iterator[asyncio.AbstractEventLoop]:
     not installed (as kopf's own CLI does; `kopf.run` alone would take asyncio's). On loopback a
     Kubernetes or Zoom request costs less CPU on uvloop (bench/RESULTS.md, 2026-12-07)."""
     factory = asyncio.new_event_loop
-    if name == "uvloop":
+    if name == UVLOOP:
         try:
             import uvloop
         except ImportError:
