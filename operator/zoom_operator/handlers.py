@@ -62,6 +62,9 @@ FINALIZER = "zoom-operator.io/finalizer"
 KOPF_WORKER_LIMIT = 128  # ZoomApps kopf processes at once (their watch events): see configure()
 ZOOM_CONNECTIONS = 16  # Zoom requests in flight per process (10,000 apps probing every 300 s: 33/s)
 KOPF_IDLE_SECONDS = 0.05  # how long kopf's per-object worker waits for the object's next event
+# Timed steps (probes, renewals, owner checks) 10 s or more away run on whole seconds, in bursts: a step
+# costs a third of the CPU in a burst that it costs alone (scheduler.py; bench/RESULTS.md).
+STEP_GRID_SECONDS = 1.0
 KOPF_LIST_PAGE = 500  # ZoomApps per page of kopf's listings
 MALLOC_ARENAS = 2  # glibc's arenas (one per thread by default, each keeping its own free memory)
 
@@ -277,7 +280,9 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # Zoom requests go through one aiohttp connection pool (zoom/pool.py: a third of the CPU per request
     # of httpx's client); more than ZOOM_CONNECTIONS at once wait in its queue.
     http = ZoomPool(connections=ZOOM_CONNECTIONS)
-    scheduler: Scheduler[ObjectRef] = Scheduler(_step, concurrency=options.max_concurrent_steps)
+    scheduler: Scheduler[ObjectRef] = Scheduler(
+        _step, concurrency=options.max_concurrent_steps, grid=STEP_GRID_SECONDS
+    )
     rt = _runtime = Runtime(options=options, kube=kube, http=http, metrics=metrics, scheduler=scheduler)
     scheduler.start()
     exact = [ns for ns in options.namespaces if not _is_pattern(ns)]

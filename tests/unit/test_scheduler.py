@@ -4,6 +4,7 @@ flight, removal while a step runs, and a failing step that does not stop the oth
 from __future__ import annotations
 
 import asyncio
+import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -148,3 +149,41 @@ def test_concurrency_must_be_positive() -> None:
 
     with pytest.raises(ValueError, match="at least 1"):
         Scheduler(step, concurrency=0)
+
+
+async def test_timed_steps_far_enough_away_run_together_on_the_grid_never_early() -> None:
+    """With a grid of 0.1 s, two steps that ask for 0.07 s and 0.03 s before the same multiple of 0.1 s
+    (1.5-1.6 s away) run in one burst at that multiple; a step 0.05 s away is served on time."""
+    loop = asyncio.get_running_loop()
+    grid = 0.1
+    tick = math.ceil((loop.time() + 1.5) / grid) * grid  # at least 10 grid steps away: on the grid
+    early = {"a": 0.07, "b": 0.03}
+    asked: dict[str, float] = {}
+    ran: dict[str, list[float]] = {}
+
+    async def step(key: str) -> datetime | None:
+        ran.setdefault(key, []).append(loop.time())
+        if len(ran[key]) > 1:
+            return None
+        asked[key] = loop.time() + 0.05 if key == "near" else tick - early[key]
+        return now() + timedelta(seconds=asked[key] - loop.time())
+
+    scheduler: Scheduler[str] = Scheduler(step, grid=grid)
+    scheduler.start()
+    for key in ("a", "b", "near"):
+        scheduler.add(key)
+    await asyncio.sleep(tick - loop.time() + 0.2)
+    await scheduler.stop()
+    for key in ("a", "b"):
+        assert ran[key][1] >= asked[key], "never before the time asked for"
+        assert ran[key][1] >= tick - 0.001, "both waited for the grid"
+        assert ran[key][1] - tick < 0.05, "and ran at it, in one burst"
+    assert ran["near"][1] - asked["near"] < 0.04, "a near wish is not put on the grid"
+
+
+def test_a_negative_grid_is_refused() -> None:
+    async def step(key: str) -> datetime | None:
+        return None
+
+    with pytest.raises(ValueError, match="grid"):
+        Scheduler(step, grid=-1.0)
