@@ -264,6 +264,11 @@ def run_one(args: argparse.Namespace, n: int, shards: int, root: Path) -> dict[s
         result["ramp_api_requests_per_app"] = round(sum((api1 - api0).values()) / n, 2)
         result["ramp_api_by_resource"] = _top((api1 - api0), 12)
         result["ramp_zoom_requests_per_app"] = round((sim1["requests"] - sim0["requests"]) / n, 2)
+        result["ramp_zoom_endpoints"] = {
+            k: v - sim0["endpoints"].get(k, 0)
+            for k, v in sim1["endpoints"].items()
+            if v - sim0["endpoints"].get(k, 0)
+        }
         log(
             f"all ready: {result['all_ready_s']} s (first {result['first_ready_s']} s); peak RSS "
             f"{result['ramp_peak_rss_mb']} MB; ramp CPU {result['ramp_cpu_s']} s; "
