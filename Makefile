@@ -119,3 +119,4 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python bench/scale.py --sizes 100,1000 --probe-interval 60
 	$(BIN)/python bench/time_to_flag.py --probe-interval 30 --reps 1 --fault-minutes 2
 	$(BIN)/python bench/mint_economy.py --lifetimes 5
+	$(BIN)/python bench/burst_cost.py
