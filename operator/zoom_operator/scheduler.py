@@ -207,11 +207,7 @@ class Scheduler(Generic[K]):
             self._push(key, entry)
 
     def _due_after(self, delay: float) -> float:
-        """The loop time `delay` seconds from now, put on the grid when it is far enough away."""
-        due = self._loop_time() + delay
-        if self._grid and delay >= GRID_MIN_STEPS * self._grid:
-            due = math.ceil(due / self._grid) * self._grid
-        return due
+        return due_time(self._loop_time(), delay, self._grid)
 
     def _finished(self, entry: _Entry | None) -> None:
         if entry is not None and entry.done is not None:
@@ -236,6 +232,15 @@ class Scheduler(Generic[K]):
     @staticmethod
     def _loop_time() -> float:
         return asyncio.get_running_loop().time()
+
+
+def due_time(now: float, delay: float, grid: float) -> float:
+    """`now + delay`, put on the grid (the next multiple of `grid`, never earlier) when `delay` is at
+    least `GRID_MIN_STEPS` grids; `grid` 0 is no grid."""
+    due = now + delay
+    if grid and delay >= GRID_MIN_STEPS * grid:
+        due = math.ceil(due / grid) * grid
+    return due
 
 
 def _bounded(delay: float | None) -> float:
