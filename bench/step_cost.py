@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "unit"
 
 from test_worker import Harness
 
-from zoom_operator import handlers
+from zoom_operator import slim_copy
 
 
 async def measure(steps: int, profile: bool) -> float:
@@ -31,7 +31,7 @@ async def measure(steps: int, profile: bool) -> float:
     await harness.step()  # the first step mints: not a steady one
     # what the operator's steps read: the slim copy its watch handler keeps (spec parsed once, status
     # cut down after the restore), not a whole ZoomApp
-    slim = handlers._slim(harness.body(), keep_status=False)
+    slim = slim_copy.slim(harness.body(), keep_status=False)
     harness.worker._body = lambda: slim
     profiler = cProfile.Profile() if profile else None
     started = time.process_time()

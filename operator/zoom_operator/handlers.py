@@ -22,7 +22,7 @@ from kopf._core.engines import posting
 from kopf._core.engines.daemons import DaemonsMemory
 from kopf._core.reactor.inventory import ResourceMemories
 
-from zoom_operator import memory
+from zoom_operator import memory, slim_copy
 from zoom_operator.kube.api import KubeApi, ObjectRef, connect
 from zoom_operator.kube.connection import login as kube_login
 from zoom_operator.kube.credentials import CREDENTIALS_LABEL_VALUE
@@ -37,16 +37,12 @@ from zoom_operator.spec import (
     DEFAULT_S2S_PRIVILEGE,
     EndpointAllowlist,
     Endpoints,
-    default_token_secret_name,
 )
 from zoom_operator.worker import (
-    PARSED_SPEC,
-    RENEW_NOW_ANNOTATION,
     AppWorker,
     ClientIdRegistry,
     WorkerConfig,
     WorkerView,
-    parse_body_spec,
 )
 from zoom_operator.zoom.client import ZoomClient
 from zoom_operator.zoom.outcomes import TokenOutcome
@@ -87,9 +83,6 @@ class OperatorOptions:
     log_format: str = "plain"
 
 
-SecretRefs = tuple[ObjectRef | None, ObjectRef | None]  # a ZoomApp's (credentials Secret, token Secret)
-
-
 @dataclass
 class Runtime:
     """Process-wide state: the scheduler, and per served app its worker and slim ZoomApp."""
@@ -106,7 +99,7 @@ class Runtime:
     # Secret -> the ZoomApps that use it (a tuple: almost always one, and a set costs 4 times as much)
     secret_users: dict[ObjectRef, tuple[ObjectRef, ...]] = field(default_factory=dict)
     # ZoomApp -> (its credentials Secret, its token Secret)
-    app_secrets: dict[ObjectRef, SecretRefs] = field(default_factory=dict)
+    app_secrets: dict[ObjectRef, slim_copy.SecretRefs] = field(default_factory=dict)
     secret_watch: SecretWatch | None = None
     selector_kinds: dict[str, frozenset[str]] = field(default_factory=dict)  # which Secrets each watch sees
     reporter: _Reporter | None = None
@@ -341,7 +334,7 @@ async def _step(ref: ObjectRef) -> Any:
     wakeup = await worker.run_step()
     body = rt.bodies.get(ref)
     if body is not None and worker.restored and "status" in body:
-        body["status"] = _slim_status(body["status"])  # restored: keep only what the next steps read
+        body["status"] = slim_copy.slim_status(body["status"])  # restored: keep only what the next steps read
     return wakeup
 
 
@@ -359,7 +352,7 @@ async def zoomapp_changed(*, body: kopf.Body, name: str, namespace: str | None, 
         return
     worker = rt.workers.get(ref)
     old = rt.bodies.get(ref)
-    slim = _slim(body, keep_status=worker is None or not worker.restored, old=old, config=rt.config)
+    slim = slim_copy.slim(body, keep_status=worker is None or not worker.restored, old=old, config=rt.config)
     rt.bodies[ref] = slim
     if worker is None:
         worker = AppWorker(
@@ -378,7 +371,8 @@ async def zoomapp_changed(*, body: kopf.Body, name: str, namespace: str | None, 
         rt.scheduler.add(ref)
         rt.metrics.apps.set(len(rt.workers))
         return
-    if old is None or _wake_key(old, rt.app_secrets.get(ref)) != _wake_key(slim, _secret_refs(ref, body)):
+    before = None if old is None else slim_copy.wake_key(old, rt.app_secrets.get(ref))
+    if before != slim_copy.wake_key(slim, slim_copy.secret_refs(ref, body)):
         _index_secrets(rt, ref, body)
         worker.wake("spec")
 
@@ -468,73 +462,9 @@ def _is_pattern(namespace: str) -> bool:
     return any(c in namespace for c in "*?[!")
 
 
-def _slim(
-    body: Mapping[str, Any],
-    *,
-    keep_status: bool,
-    old: Mapping[str, Any] | None = None,
-    config: WorkerConfig | None = None,
-) -> dict[str, Any]:
-    """What a step reads of its ZoomApp: identity, generation, resourceVersion, the renew-now annotation,
-    the spec already parsed (`PARSED_SPEC`: parsed again only when the generation moves; half the bytes
-    of the spec's JSON and no parsing per step), and status (whole only until restored; then just the
-    last mint attempt)."""
-    meta = body.get("metadata") or {}
-    annotations = meta.get("annotations") or {}
-    slim_meta: dict[str, Any] = {
-        key: meta[key]
-        for key in ("name", "namespace", "uid", "generation", "creationTimestamp", "resourceVersion")
-        if key in meta
-    }
-    if RENEW_NOW_ANNOTATION in annotations:
-        slim_meta["annotations"] = {RENEW_NOW_ANNOTATION: annotations[RENEW_NOW_ANNOTATION]}
-    status = body.get("status") or {}
-    old_meta = (old or {}).get("metadata") or {}
-    if old is not None and PARSED_SPEC in old and old_meta.get("generation") == meta.get("generation"):
-        parsed = old[PARSED_SPEC]  # the spec moves the generation: unchanged
-    else:
-        parsed = parse_body_spec(body, config.allowlist if config else None)
-    if "namespace" in slim_meta:
-        slim_meta["namespace"] = sys.intern(str(slim_meta["namespace"]))
-    return {
-        "apiVersion": sys.intern(str(body.get("apiVersion") or "zoom-operator.io/v1alpha1")),
-        "kind": sys.intern(str(body.get("kind") or "ZoomApp")),
-        "metadata": slim_meta,
-        PARSED_SPEC: parsed,
-        "status": dict(status) if keep_status else _slim_status(status),
-    }
-
-
-def _slim_status(status: Mapping[str, Any]) -> dict[str, Any]:
-    last = ((status.get("mints") or {}) if isinstance(status.get("mints"), Mapping) else {}).get("lastAt")
-    return {"mints": {"lastAt": last}} if last else {}
-
-
-WakeKey = tuple[int, str | None, SecretRefs | None]
-
-
-def _wake_key(slim: Mapping[str, Any], secrets: SecretRefs | None) -> WakeKey:
-    """What, when it changes, wakes a served app: its generation, the renew-now annotation, its Secrets."""
-    meta = slim.get("metadata") or {}
-    generation = int(meta.get("generation") or 0)
-    renew = (meta.get("annotations") or {}).get(RENEW_NOW_ANNOTATION)
-    return generation, renew, secrets
-
-
-def _secret_refs(app: ObjectRef, body: Mapping[str, Any]) -> SecretRefs:
-    """The ZoomApp's (credentials Secret, token Secret), None for a name its spec lacks."""
-    spec = body.get("spec") or {}
-    credentials = str((spec.get("credentialsSecretRef") or {}).get("name") or "")
-    token = str((spec.get("tokenSecret") or {}).get("name") or default_token_secret_name(app.name))
-    return (
-        ObjectRef(app.namespace, credentials) if credentials else None,
-        ObjectRef(app.namespace, token) if token else None,
-    )
-
-
 def _index_secrets(rt: Runtime, app: ObjectRef, body: Mapping[str, Any]) -> None:
     _unindex_secrets(rt, app)
-    rt.app_secrets[app] = secrets = _secret_refs(app, body)
+    rt.app_secrets[app] = secrets = slim_copy.secret_refs(app, body)
     for secret in secrets:
         if secret is not None:
             users = rt.secret_users.get(secret, ())

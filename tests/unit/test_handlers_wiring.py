@@ -3,7 +3,7 @@ selects (sharded or not), and the summary counts."""
 
 from __future__ import annotations
 
-from zoom_operator import handlers
+from zoom_operator import handlers, slim_copy
 from zoom_operator.kube.refs import ObjectRef
 from zoom_operator.kube.sharding import SHARD_LABEL
 from zoom_operator.spec import SpecError, ZoomAppSpec
@@ -34,7 +34,7 @@ def _zoomapp() -> dict[str, object]:
 
 
 def test_a_served_app_keeps_what_its_steps_read_and_nothing_else() -> None:
-    slim = handlers._slim(_zoomapp(), keep_status=False)
+    slim = slim_copy.slim(_zoomapp(), keep_status=False)
     assert set(slim["metadata"]) == {
         "name",
         "namespace",
@@ -47,20 +47,20 @@ def test_a_served_app_keeps_what_its_steps_read_and_nothing_else() -> None:
     assert slim["metadata"]["annotations"] == {"zoom-operator.io/renew-now": "1"}
     assert slim["status"] == {"mints": {"lastAt": "2026-12-01T09:01:00Z"}}, "only the last mint attempt"
     assert "spec" not in slim, "the spec is kept parsed, not as JSON"
-    assert handlers._slim(_zoomapp(), keep_status=True)["status"]["conditions"], "whole until restored"
+    assert slim_copy.slim(_zoomapp(), keep_status=True)["status"]["conditions"], "whole until restored"
 
 
 def test_the_spec_is_parsed_once_per_generation_and_a_bad_one_is_kept_as_its_error() -> None:
-    first = handlers._slim(_zoomapp(), keep_status=False)
+    first = slim_copy.slim(_zoomapp(), keep_status=False)
     parsed = first[PARSED_SPEC]
     assert isinstance(parsed, SpecError), "the test ZoomApp lacks expectedOwner"
     assert parsed.__traceback__ is None
     fixed = _zoomapp()
     fixed["spec"] = {"credentialsSecretRef": {"name": "bot-zoom"}, "expectedOwner": {"email": "o@x.io"}}
-    same_generation = handlers._slim(fixed, keep_status=False, old=first)
+    same_generation = slim_copy.slim(fixed, keep_status=False, old=first)
     assert same_generation[PARSED_SPEC] is parsed, "the generation did not move: not parsed again"
     fixed["metadata"]["generation"] = 4  # type: ignore[index]
-    next_generation = handlers._slim(fixed, keep_status=False, old=first)[PARSED_SPEC]
+    next_generation = slim_copy.slim(fixed, keep_status=False, old=first)[PARSED_SPEC]
     assert isinstance(next_generation, ZoomAppSpec)
     assert next_generation.credentials.name == "bot-zoom"
     assert next_generation.token_secret.name == "bot-token"
@@ -68,19 +68,19 @@ def test_the_spec_is_parsed_once_per_generation_and_a_bad_one_is_kept_as_its_err
 
 def test_an_app_wakes_for_its_generation_its_renew_request_and_its_secrets_only() -> None:
     app = ObjectRef("team-a", "bot")
-    slim = handlers._slim(_zoomapp(), keep_status=False)
-    secrets = handlers._secret_refs(app, _zoomapp())
+    slim = slim_copy.slim(_zoomapp(), keep_status=False)
+    secrets = slim_copy.secret_refs(app, _zoomapp())
     assert secrets == (ObjectRef("team-a", "bot-zoom"), ObjectRef("team-a", "bot-token"))
-    key = handlers._wake_key(slim, secrets)
+    key = slim_copy.wake_key(slim, secrets)
     renamed = _zoomapp()
     renamed["spec"] = {"credentialsSecretRef": {"name": "bot-zoom-2"}}
-    assert handlers._wake_key(slim, handlers._secret_refs(app, renamed)) != key
+    assert slim_copy.wake_key(slim, slim_copy.secret_refs(app, renamed)) != key
     renewed = _zoomapp()
     renewed["metadata"]["annotations"]["zoom-operator.io/renew-now"] = "2"  # type: ignore[index]
-    assert handlers._wake_key(handlers._slim(renewed, keep_status=False), secrets) != key
+    assert slim_copy.wake_key(slim_copy.slim(renewed, keep_status=False), secrets) != key
     status_only = _zoomapp()
     status_only["metadata"]["resourceVersion"] = "43"  # type: ignore[index]
-    assert handlers._wake_key(handlers._slim(status_only, keep_status=False), secrets) == key
+    assert slim_copy.wake_key(slim_copy.slim(status_only, keep_status=False), secrets) == key
 
 
 def test_unsharded_one_watch_sees_both_kinds_of_secret() -> None:
