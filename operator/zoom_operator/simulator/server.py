@@ -23,9 +23,9 @@ from aiohttp import web
 from zoom_operator.simulator.admin import AdminApi
 from zoom_operator.simulator.fields import Invalid
 from zoom_operator.simulator.oauth import TokenEndpoint, basic_credentials, oauth_error
-from zoom_operator.simulator.rest import REJECTION, RestApi, zoom_error
+from zoom_operator.simulator.rest import REJECTION, RestApi
 from zoom_operator.simulator.state import Config, load_state
-from zoom_operator.simulator.wire import TRACKING_HEADER, json_response, tracking_id
+from zoom_operator.simulator.wire import TRACKING_HEADER, json_response, tracking_id, zoom_error
 from zoom_operator.simulator.world import World
 
 log = logging.getLogger("zoom_operator.simulator")

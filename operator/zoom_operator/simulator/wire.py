@@ -30,3 +30,12 @@ def json_response(body: Any, status: int = 200) -> web.Response:
 
 def tracking_id(cluster: str) -> str:
     return f"v=2.0;clid={cluster};rid=WEB_{uuid.uuid4().hex}"
+
+
+def zoom_error(http_status: int, code: int, message: str, **extra: Any) -> web.Response:
+    return json_response({"code": code, "message": message, **extra}, status=http_status)
+
+
+def validation_failed(*fields: str) -> web.Response:
+    errors = [{"field": name, "message": "Invalid field."} for name in fields]
+    return zoom_error(400, 300, "Validation Failed.", errors=errors)
