@@ -6,6 +6,8 @@
   [REPORTED]; Zoom's error docs ask for this value when contacting support [DOC]. The cluster name
   (`us05` by default) is [INVENTED] and configurable (`PATCH /_sim/config {"tracking_cluster": ..}`);
   the request id is `WEB_` and 32 hex digits, unique per response [INVENTED form].
+- Errors are `{"code": <Zoom code>, "message": ...}` with the HTTP status (`zoom_error`), and a
+  field's bad value is `300 Validation Failed.` with an `errors` list (`validation_failed`).
 """
 
 from __future__ import annotations
