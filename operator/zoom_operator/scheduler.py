@@ -12,8 +12,8 @@ returns the next due time (timezone-aware) or None for "only when woken".
 Timed steps run in bursts: with a `grid` of G seconds, a step that wants to run 10 G or more from now
 runs at the first multiple of G on the loop's clock at or after its time (never before it), so the
 steps due within the same G run together. In a burst a step costs about a third of the CPU it costs
-alone, because its code and data are still in the CPU's caches (bench/RESULTS.md, "Steps in bursts").
-Nearer wishes (retries, backoff) and wake-ups are served on time.
+alone, most likely because its code and data are still in the CPU's caches (bench/RESULTS.md, "steps
+in bursts"). Nearer wishes (retries, backoff) and wake-ups are served on time.
 """
 
 from __future__ import annotations
