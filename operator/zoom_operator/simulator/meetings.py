@@ -72,17 +72,25 @@ class MeetingEndpoints:
 
     world: World
 
-    def _user(self, request: web.Request, caller: Caller) -> User | None:
+    def _user(self, request: web.Request, caller: Caller) -> User | web.Response:
         raise NotImplementedError
 
     def _page(self, request: web.Request, items: list[T], query_key: str) -> Page[T] | web.Response:
         raise NotImplementedError
 
-    def _meeting(self, request: web.Request, caller: Caller) -> Meeting | None:
+    def _meeting(
+        self, request: web.Request, caller: Caller, *, refuse_occurrence: bool = False
+    ) -> Meeting | web.Response:
+        """The meeting the path names in the caller's account, or Zoom's 404. With `refuse_occurrence`
+        (an update or a delete), an `occurrence_id` is refused: simulated meetings never recur."""
         meeting_id = request.match_info["meetingId"]
         numeric = meeting_id.isascii() and meeting_id.isdigit() and len(meeting_id) <= 20
         meeting = self.world.state.meetings.get(int(meeting_id)) if numeric else None
-        return meeting if meeting is not None and meeting.account_id == caller.account.id else None
+        if meeting is None or meeting.account_id != caller.account.id:
+            return zoom_error(404, 3001, f"Meeting does not exist: {meeting_id}.")
+        if refuse_occurrence and "occurrence_id" in request.query:
+            return zoom_error(400, 300, "Invalid parameter: occurrence_id.")
+        return meeting
 
     async def _meeting_body(self, request: web.Request) -> dict[str, Any] | web.Response:
         try:
@@ -106,8 +114,8 @@ class MeetingEndpoints:
 
     async def create_meeting(self, request: web.Request, caller: Caller) -> web.StreamResponse:
         host = self._user(request, caller)
-        if host is None:
-            return zoom_error(404, 1001, f"User does not exist: {request.match_info['userId']}.")
+        if isinstance(host, web.Response):
+            return host
         body = await self._meeting_body(request)
         if isinstance(body, web.Response):
             return body
@@ -170,17 +178,15 @@ class MeetingEndpoints:
 
     async def get_meeting(self, request: web.Request, caller: Caller) -> web.StreamResponse:
         meeting = self._meeting(request, caller)
-        if meeting is None:
-            return zoom_error(404, 3001, f"Meeting does not exist: {request.match_info['meetingId']}.")
+        if isinstance(meeting, web.Response):
+            return meeting
         return json_response(self._meeting_json(request, meeting))
 
     async def update_meeting(self, request: web.Request, caller: Caller) -> web.StreamResponse:
         """`PATCH /meetings/{meetingId}`: the given fields change, `settings` merge key by key; 204."""
-        meeting = self._meeting(request, caller)
-        if meeting is None:
-            return zoom_error(404, 3001, f"Meeting does not exist: {request.match_info['meetingId']}.")
-        if "occurrence_id" in request.query:  # simulated meetings never recur
-            return zoom_error(400, 300, "Invalid parameter: occurrence_id.")
+        meeting = self._meeting(request, caller, refuse_occurrence=True)
+        if isinstance(meeting, web.Response):
+            return meeting
         body = await self._meeting_body(request)
         if isinstance(body, web.Response):
             return body
@@ -206,8 +212,8 @@ class MeetingEndpoints:
     async def list_meetings(self, request: web.Request, caller: Caller) -> web.StreamResponse:
         """`GET /users/{userId}/meetings`: the host's meetings, oldest first, in Zoom's list shape."""
         host = self._user(request, caller)
-        if host is None:
-            return zoom_error(404, 1001, f"User does not exist: {request.match_info['userId']}.")
+        if isinstance(host, web.Response):
+            return host
         kind = request.query.get("type") or "scheduled"
         if kind not in MEETING_LIST_TYPES:
             return validation_failed("type")
@@ -239,11 +245,9 @@ class MeetingEndpoints:
         return json_response({**page.envelope(), "meetings": entries})
 
     async def delete_meeting(self, request: web.Request, caller: Caller) -> web.StreamResponse:
-        meeting = self._meeting(request, caller)
-        if meeting is None:
-            return zoom_error(404, 3001, f"Meeting does not exist: {request.match_info['meetingId']}.")
-        if "occurrence_id" in request.query:  # simulated meetings never recur
-            return zoom_error(400, 300, "Invalid parameter: occurrence_id.")
+        meeting = self._meeting(request, caller, refuse_occurrence=True)
+        if isinstance(meeting, web.Response):
+            return meeting
         del self.world.state.meetings[meeting.id]
         return web.Response(status=204)
 

@@ -229,11 +229,13 @@ class RestApi(MeetingEndpoints):
         account = self.world.state.accounts[token.account_id]
         return Caller(token, owner, account, self.world.effective_scopes(token.scopes, owner))
 
-    def _user(self, request: web.Request, caller: Caller) -> User | None:
+    def _user(self, request: web.Request, caller: Caller) -> User | web.Response:
+        """The user the path names (`me`: the token's owner) in the caller's account, or Zoom's 404."""
         user_id = request.match_info["userId"]
         if user_id == "me":
             return caller.owner
-        return self.world.state.user_in_account(user_id, caller.account.id)
+        user = self.world.state.user_in_account(user_id, caller.account.id)
+        return user if user is not None else zoom_error(404, 1001, f"User does not exist: {user_id}.")
 
     def _page(self, request: web.Request, items: list[T], query_key: str) -> Page[T] | web.Response:
         """One page of `items` as asked by `page_size` / `next_page_token` / `page_number`."""
@@ -248,8 +250,8 @@ class RestApi(MeetingEndpoints):
 
     async def get_user(self, request: web.Request, caller: Caller) -> web.StreamResponse:
         user = self._user(request, caller)
-        if user is None:
-            return zoom_error(404, 1001, f"User does not exist: {request.match_info['userId']}.")
+        if isinstance(user, web.Response):
+            return user
         return json_response(self._user_json(user, full=True))
 
     async def list_users(self, request: web.Request, caller: Caller) -> web.StreamResponse:
@@ -317,8 +319,8 @@ class RestApi(MeetingEndpoints):
 
     async def get_user_permissions(self, request: web.Request, caller: Caller) -> web.StreamResponse:
         user = self._user(request, caller)
-        if user is None:
-            return zoom_error(404, 1001, f"User does not exist: {request.match_info['userId']}.")
+        if isinstance(user, web.Response):
+            return user
         role = self.world.state.roles.get(user.role_id)
         return json_response({"permissions": list(role.privileges) if role else []})
 
